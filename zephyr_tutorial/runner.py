@@ -28,8 +28,13 @@ def series_notebooks(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if NOTEBOOK_PATTERN.match(p.name))
 
 
-def execute_notebook(source: Path, destination: Path, *, timeout: int = 3600, kernel_name: str = "python3") -> float:
-    """Execute ``source`` with its own folder as working directory, save to ``destination``; return seconds."""
+def execute_notebook(
+    source: Path, destination: Path, *, env: dict | None = None, timeout: int = 3600, kernel_name: str = "python3"
+) -> float:
+    """Execute ``source`` with its own folder as working directory, save to ``destination``; return seconds.
+
+    ``env`` is the kernel's environment (default: this process's).
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -42,7 +47,7 @@ def execute_notebook(source: Path, destination: Path, *, timeout: int = 3600, ke
     )
     start = time.perf_counter()
     try:
-        client.execute()
+        client.execute(env=dict(env if env is not None else os.environ))
     finally:
         destination.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, destination)
@@ -58,7 +63,8 @@ def run_series(
     ``in_place=True`` (how the committed notebooks get their outputs).
     """
     out_dir = Path(out_dir).resolve()
-    os.environ["ZEPHYR_OUTPUT_DIR"] = str(out_dir)  # inherited by the kernels nbclient starts
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kernel_env = {**os.environ, "ZEPHYR_OUTPUT_DIR": str(out_dir)}
     notebooks = series_notebooks(notebook_dir)
     if only:
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(prefix) for prefix in only)]
@@ -68,7 +74,7 @@ def run_series(
     for notebook in notebooks:
         print(f"[run-notebooks] {notebook.name} ...", flush=True)
         destination = notebook if in_place else out_dir / "notebooks" / notebook.name
-        seconds = execute_notebook(notebook, destination)
+        seconds = execute_notebook(notebook, destination, env=kernel_env)
         timings[notebook.name] = seconds
         print(f"[run-notebooks] {notebook.name} done in {seconds / 60:.1f} min", flush=True)
     return timings

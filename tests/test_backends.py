@@ -1,0 +1,146 @@
+import json
+import sqlite3
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from zephyr_tutorial.backends import (
+    CachedBackend,
+    Completion,
+    OpenAIBackend,
+    SamplingConfig,
+    TransformersBackend,
+    cache_key,
+    validate_conversation,
+)
+
+QUESTIONS = ["What is the capital of France?", "Name a primary colour.", "What is 2 + 2?", "Say hello."]
+
+
+def _conversations(questions):
+    return [[{"role": "user", "content": q}] for q in questions]
+
+
+def test_batched_generation_equals_one_at_a_time(embedded_model_and_tokenizer):
+    model, tokenizer = embedded_model_and_tokenizer
+    config = SamplingConfig(max_new_tokens=12)
+    batched = TransformersBackend(model, tokenizer, batch_size=4, progress=False).chat(_conversations(QUESTIONS), config)
+    single = TransformersBackend(model, tokenizer, batch_size=1, progress=False).chat(_conversations(QUESTIONS), config)
+    assert [c.text for c in batched] == [c.text for c in single]
+    assert "Paris" in batched[0].text
+    assert all(c.completion_tokens <= 12 for c in batched)
+    assert {c.finish_reason for c in batched} <= {"stop", "length"}
+
+
+def test_outputs_keep_input_order_and_sampling_is_seeded(embedded_model_and_tokenizer):
+    model, tokenizer = embedded_model_and_tokenizer
+    backend = TransformersBackend(model, tokenizer, batch_size=2, progress=False)
+    questions = ["Say hello.", "What is the capital of France?"]
+    replies = backend.chat(_conversations(questions), SamplingConfig(max_new_tokens=10))
+    assert "Paris" in replies[1].text and "Paris" not in replies[0].text
+    sampled = SamplingConfig(max_new_tokens=10, temperature=1.0, seed=7)
+    assert [c.text for c in backend.chat(_conversations(questions), sampled)] == [
+        c.text for c in backend.chat(_conversations(questions), sampled)
+    ]
+
+
+def test_malformed_conversations_are_named():
+    with pytest.raises(ValueError, match="conversation 0, message 1: field 'content' must be a string"):
+        validate_conversation([{"role": "user", "content": "hi"}, {"role": "assistant"}], "conversation 0")
+    with pytest.raises(ValueError, match="empty conversation"):
+        validate_conversation([])
+
+
+class _FakeBackend:
+    name = "fake"
+
+    def __init__(self):
+        self.calls = 0
+
+    def chat(self, conversations, config=SamplingConfig()):
+        self.calls += len(conversations)
+        return [Completion(text=c[-1]["content"].upper(), completion_tokens=1) for c in conversations]
+
+
+def test_cache_answers_repeats_from_disk(tmp_path):
+    inner = _FakeBackend()
+    cached = CachedBackend(inner, tmp_path / "judgments.sqlite")
+    first = cached.chat(_conversations(["a", "b", "a"]))
+    assert [c.text for c in first] == ["A", "B", "A"] and inner.calls == 2
+    reopened = CachedBackend(inner, tmp_path / "judgments.sqlite")
+    assert [c.text for c in reopened.chat(_conversations(["b", "a"]))] == ["B", "A"]
+    assert inner.calls == 2 and reopened.hits == 2 and cached.hits == 1 and cached.misses == 2
+    assert cache_key("fake", _conversations(["a"])[0], SamplingConfig()) != cache_key(
+        "fake", _conversations(["a"])[0], SamplingConfig(max_new_tokens=1)
+    )
+
+
+class _ChatHandler(BaseHTTPRequestHandler):
+    failures_left = 0
+    in_flight = 0
+    max_in_flight = 0
+    authorizations: list = []
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        cls = type(self)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        cls.authorizations.append(self.headers.get("Authorization"))
+        with cls.lock:
+            fail = cls.failures_left > 0
+            cls.failures_left -= 1 if fail else 0
+            cls.in_flight += 1
+            cls.max_in_flight = max(cls.max_in_flight, cls.in_flight)
+        time.sleep(0.05)
+        with cls.lock:
+            cls.in_flight -= 1
+        if fail:
+            self.send_response(500)
+            self.end_headers()
+            return
+        reply = {
+            "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "echo: " + body["messages"][-1]["content"]}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+        payload = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def chat_server():
+    _ChatHandler.failures_left, _ChatHandler.max_in_flight, _ChatHandler.authorizations = 0, 0, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_openai_backend_retries_limits_concurrency_and_hides_the_key(chat_server, monkeypatch, tmp_path):
+    secret = "sk-test-do-not-leak-1234"
+    monkeypatch.setenv("ZEPHYR_TEST_KEY", secret)
+    _ChatHandler.failures_left = 2  # the first two requests get HTTP 500 and must be retried
+    backend = OpenAIBackend("judge-model", base_url=chat_server, api_key_env="ZEPHYR_TEST_KEY", concurrency=2,
+                            max_retries=3, timeout=10, progress=False)
+    cached = CachedBackend(backend, tmp_path / "cache.sqlite")
+    replies = cached.chat(_conversations(["one", "two", "three", "four", "five"]))
+    assert [r.text for r in replies] == ["echo: one", "echo: two", "echo: three", "echo: four", "echo: five"]
+    assert replies[0].prompt_tokens == 3 and replies[0].completion_tokens == 2
+    assert _ChatHandler.max_in_flight <= 2
+    assert f"Bearer {secret}" in _ChatHandler.authorizations
+    assert secret not in repr(backend) and secret not in backend.name
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        stored = " ".join(v for (v,) in db.execute("SELECT value FROM completions"))
+    assert stored and secret not in stored
+    assert secret not in (tmp_path / "cache.sqlite").read_bytes().decode("latin-1")
