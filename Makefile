@@ -28,7 +28,7 @@ run: model
 	$(BIN)/zephyr-tutorial run-notebooks --notebooks notebooks --out $(OUT)
 
 unit-tests: model
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=15
 
 notebook-tests: model
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
