@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 OUT ?= outputs
+# DeepSpeed builds from source; without build isolation it uses the CPU torch above instead of
+# fetching a CUDA one, and DS_BUILD_OPS=0 leaves its CUDA kernels to be compiled on a GPU machine.
+DEEPSPEED_SPEC ?= deepspeed==0.19.8
 
 .PHONY: setup model run test unit-tests notebook-tests clean
 
@@ -17,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev,serving]"
+	$(BIN)/python -m pip install --quiet setuptools wheel
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet --no-build-isolation "$(DEEPSPEED_SPEC)"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -64,3 +64,36 @@ def test_a_misspelled_key_is_caught(tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
         ClusterConfig.from_yaml_file(str(tmp_path / "broken.yaml"))
     assert "zero_stag" not in _launch_argument_names() and "zero_stage" in _launch_argument_names()
+
+
+@pytest.mark.parametrize("name", ["deepspeed_zero3.yaml", "deepspeed_zero3_offload.yaml"])
+def test_deepspeed_accepts_the_config_accelerate_builds_from_ours(name):
+    """accelerate turns our YAML into a DeepSpeed config; DeepSpeed's own (strict) config class must accept it."""
+    deepspeed = pytest.importorskip(
+        "deepspeed", reason="DeepSpeed is not installed (make setup installs it with --no-build-isolation)"
+    )
+    from accelerate.utils import DeepSpeedPlugin
+    from deepspeed.runtime.config import DeepSpeedConfig
+
+    options = yaml.safe_load((CONFIG_DIR / name).read_text())["deepspeed_config"]
+    plugin = DeepSpeedPlugin(
+        zero_stage=options["zero_stage"],
+        offload_optimizer_device=options["offload_optimizer_device"],
+        offload_param_device=options["offload_param_device"],
+        zero3_init_flag=False,  # True would wrap model construction; nothing is built here
+        zero3_save_16bit_model=options["zero3_save_16bit_model"],
+    )
+    config = plugin.deepspeed_config
+    # The HF trainer fills the "auto" values from TrainingArguments; do the same for one process (world size 1 here).
+    config.update(train_micro_batch_size_per_gpu=4, gradient_accumulation_steps=4, train_batch_size=4 * 4,
+                  gradient_clipping=1.0)
+    parsed = DeepSpeedConfig(config)
+    assert parsed.zero_optimization_stage == 3
+    assert str(parsed.zero_config.offload_param.device if parsed.zero_config.offload_param else "none").endswith(
+        options["offload_param_device"]
+    )
+    config["zero_optimization"]["stagee"] = 3
+    with pytest.raises(Exception, match="stagee"):
+        DeepSpeedConfig(config)
+    assert deepspeed.__version__
+
