@@ -1,0 +1,47 @@
+"""The `eval-mc` and `judge` commands print JSON results and report bad input with its line and field."""
+
+from __future__ import annotations
+
+import json
+
+from zephyr_tutorial.cli import main
+from zephyr_tutorial.runtime import data_dir
+
+
+def test_eval_mc_prints_and_writes_json(tmp_path, capsys, embedded_model_dir):
+    data = tmp_path / "mc.jsonl"
+    rows = [{"question": "What is the capital of France?", "choices": ["Berlin", "Paris", "Rome"], "answer": 1},
+            {"question": "What is 2 + 3?", "choices": ["4", "5"], "answer": 1}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    output = tmp_path / "out" / "result.json"
+    code = main(["eval-mc", "--data", str(data), "--model", str(embedded_model_dir), "--format", "letters",
+                 "--output", str(output)])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(output.read_text())
+    assert printed["n"] == 2 and 0 <= printed["acc"] <= 1 and "acc_norm" in printed
+    assert [len(item["loglikelihoods"]) for item in printed["items"]] == [3, 2]
+
+
+def test_eval_mc_reports_bad_rows(tmp_path, capsys):
+    data = tmp_path / "mc.jsonl"
+    data.write_text(json.dumps({"question": "q", "choices": ["a", "b"], "answer": 5}) + "\n")
+    assert main(["eval-mc", "--data", str(data)]) == 1
+    assert "line 1, field 'answer'" in capsys.readouterr().err
+
+
+def test_judge_pairwise_locally_prints_counts(capsys, embedded_model_dir, tmp_path):
+    code = main(["judge", "--data", str(data_dir() / "pairwise_eval.jsonl"), "--mode", "pairwise", "--swap",
+                 "--limit", "1", "--max-new-tokens", "4", "--model", str(embedded_model_dir),
+                 "--cache", str(tmp_path / "cache.sqlite")])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 1 and result["swap"] is True
+    assert result["parse_failures"] + result["wins_a"] + result["ties"] + result["wins_b"] == 1
+
+
+def test_judge_reports_bad_rows(tmp_path, capsys):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"id": "1", "instruction": "hi", "output_a": "x"}) + "\n")
+    assert main(["judge", "--data", str(data)]) == 1
+    assert "line 1, field 'output_b'" in capsys.readouterr().err

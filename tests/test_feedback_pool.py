@@ -1,0 +1,112 @@
+"""The completion pool: policy specs, principles, resumable generation with real (tiny) models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zephyr_tutorial.backends import TransformersBackend
+from zephyr_tutorial.data import DataError, ResumableJsonlWriter, read_jsonl
+from zephyr_tutorial.feedback.pool import (
+    PRINCIPLES,
+    PolicySpec,
+    build_conversation,
+    check_pool,
+    default_pool,
+    load_pool_config,
+    principle_for,
+    run_pool,
+    truncate_words,
+)
+
+
+def test_default_pool_has_four_policies_and_takes_the_sft_model_when_its_adapter_exists(tmp_path):
+    pool = default_pool(sft_adapter_dir=tmp_path)
+    assert [spec.kind for spec in pool] == ["embedded", "embedded", "embedded", "truncated"]
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with_sft = default_pool(sft_adapter_dir=tmp_path, weak="tiny_random")
+    assert [spec.kind for spec in with_sft] == ["embedded", "embedded", "sft", "tiny_random"]
+    with pytest.raises(ValueError, match="weak must be"):
+        default_pool(weak="none")
+
+
+def test_pool_config_errors_name_the_entry(tmp_path):
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps([{"name": "a", "kind": "embedded"}, {"name": "b", "kind": "gpt"}]))
+    with pytest.raises(DataError, match=r"field '\[1\]'.*kind must be one of"):
+        load_pool_config(path)
+    path.write_text(json.dumps([{"name": "a", "kind": "embedded", "temprature": 0.7}]))
+    with pytest.raises(DataError, match=r"field '\[0\]\.temprature': unknown field"):
+        load_pool_config(path)
+    path.write_text(json.dumps([{"name": "cut", "kind": "truncated", "source": "a"}, {"name": "a", "kind": "embedded"}]))
+    with pytest.raises(ValueError, match="must be an earlier policy"):
+        load_pool_config(path)
+    path.write_text(json.dumps([{"name": "a", "kind": "embedded", "principle": "sample", "temperature": 0.7},
+                                {"name": "cut", "kind": "truncated", "source": "a", "principle": None}]))
+    assert [spec.name for spec in load_pool_config(path)] == ["a", "cut"]
+    with pytest.raises(ValueError, match="appears twice"):
+        check_pool([PolicySpec("a", "embedded"), PolicySpec("a", "embedded")])
+
+
+def test_principles_are_drawn_reproducibly_per_prompt():
+    spec = PolicySpec("s", "embedded", principle="sample")
+    drawn = [principle_for(spec, f"p{i}", seed=1) for i in range(40)]
+    assert drawn == [principle_for(spec, f"p{i}", seed=1) for i in range(40)]
+    assert set(drawn) == set(PRINCIPLES), "40 draws should cover all four principles"
+    assert principle_for(PolicySpec("h", "embedded", principle="honesty"), "p0") == "honesty"
+    assert build_conversation("Hi?", "honesty")[0] == {"role": "system", "content": PRINCIPLES["honesty"]}
+    assert build_conversation("Hi?", None) == [{"role": "user", "content": "Hi?"}]
+
+
+def test_truncate_words():
+    assert truncate_words("The capital of France is Paris.", 3) == "The capital of"
+    assert truncate_words("Short.", 6) == "Short."
+
+
+def test_run_pool_with_real_tiny_models_resumes_without_duplicates(tmp_path, tiny_model, embedded_tokenizer):
+    from zephyr_tutorial.models import build_tiny_model
+
+    other = build_tiny_model(embedded_tokenizer, seed=1)
+    models = {"tiny-a": tiny_model, "tiny-b": other}
+    built = []
+
+    def backend_for(spec):
+        built.append(spec.name)
+        return TransformersBackend(models[spec.name], embedded_tokenizer, batch_size=4, name=spec.name, progress=False)
+
+    pool = [
+        PolicySpec("tiny-a", "embedded", principle="helpfulness"),
+        PolicySpec("tiny-b", "embedded", principle="sample", temperature=1.0),
+        PolicySpec("cut", "truncated", principle=None, source="tiny-a", truncate_words=2),
+    ]
+    prompts = [{"id": f"p{i}", "prompt": f"Question number {i}?"} for i in range(5)]
+    path = tmp_path / "completions.jsonl"
+    with ResumableJsonlWriter(path) as writer:
+        first = run_pool(prompts[:2], pool, backend_for, writer, max_new_tokens=6, chunk_size=2)
+    assert first == {"tiny-a": 2, "tiny-b": 2, "cut": 2}
+    with ResumableJsonlWriter(path) as writer:
+        second = run_pool(prompts, pool, backend_for, writer, max_new_tokens=6, chunk_size=2)
+    assert second == {"tiny-a": 3, "tiny-b": 3, "cut": 3}
+    rows = read_jsonl(path)
+    assert len(rows) == 15 and len({row["id"] for row in rows}) == 15
+    by_id = {row["id"]: row for row in rows}
+    for prompt in prompts:
+        source = by_id[f"{prompt['id']}::tiny-a"]["text"]
+        assert by_id[f"{prompt['id']}::cut"]["text"] == truncate_words(source, 2)
+        assert by_id[f"{prompt['id']}::tiny-a"]["principle"] == "helpfulness"
+        assert by_id[f"{prompt['id']}::tiny-b"]["principle"] in PRINCIPLES
+        assert by_id[f"{prompt['id']}::tiny-a"]["completion_tokens"] <= 6
+    assert built.count("tiny-a") == 2, "one backend per policy per run"
+
+
+def test_truncated_policy_reads_its_source_from_an_earlier_run(tmp_path):
+    pool = [PolicySpec("a", "embedded"), PolicySpec("cut", "truncated", source="a")]
+    with ResumableJsonlWriter(tmp_path / "empty.jsonl") as writer, pytest.raises(ValueError, match="must be an earlier policy"):
+        run_pool([{"id": "p0", "prompt": "Q"}], pool[1:], lambda spec: None, writer)
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"id": "p0::a", "prompt_id": "p0", "prompt": "Q", "policy": "a", "text": "x y z"}) + "\n")
+    with ResumableJsonlWriter(path) as writer:
+        counts = run_pool([{"id": "p0", "prompt": "Q"}], pool, lambda spec: None, writer)
+    assert counts == {"a": 0, "cut": 1}
+    assert read_jsonl(path)[1]["text"] == "x y z"

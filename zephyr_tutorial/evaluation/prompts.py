@@ -1,0 +1,124 @@
+"""Judge prompts: the AlpacaEval ranking prompt and MT-Bench's single-answer and pairwise grading.
+
+The wording is ours; the *output formats* are the ones the public benchmarks
+parse, so a judge that was tuned or prompted for them answers in a shape we can read:
+
+- AlpacaEval ranking: outputs given as Python-dict literals, the judge answers
+  ``[{'model': 'model_1', 'rank': 1}, {'model': 'model_2', 'rank': 2}]``;
+- MT-Bench single-answer grading: a short explanation, then ``[[rating]]`` on 1-10
+  (a reference-guided variant shows a reference answer, for math and reasoning);
+- MT-Bench pairwise: a short explanation, then ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie).
+
+Every builder returns a conversation (list of ``{"role", "content"}``).
+"""
+
+from __future__ import annotations
+
+ALPACA_EVAL_SYSTEM = "You are a careful assistant who ranks language models by how good their answers are."
+
+ALPACA_EVAL_TEMPLATE = """We are building a leaderboard of large language models. Below is an instruction that was given to two models, followed by each model's response. Rank the two models by which response most people would prefer.
+
+All inputs and outputs are Python dictionaries.
+
+The instruction:
+{{
+    "instruction": \"\"\"{instruction}\"\"\",
+}}
+
+The responses:
+[
+    {{
+        "model": "model_1",
+        "answer": \"\"\"{output_1}\"\"\"
+    }},
+    {{
+        "model": "model_2",
+        "answer": \"\"\"{output_2}\"\"\"
+    }}
+]
+
+Rank the models so that the model with the better response gets rank 1. Reply with the list of model names and ranks and nothing else, in exactly this form:
+[
+    {{'model': <model-name>, 'rank': <model-rank>}},
+    {{'model': <model-name>, 'rank': <model-rank>}}
+]
+Your reply must be a valid Python literal with nothing before or after it, because we will directly execute it in Python. Give the ranking that most people would give."""
+
+MT_BENCH_SYSTEM = "You are a helpful assistant."
+
+SINGLE_TEMPLATE = """[Instruction]
+Act as an impartial judge of the response an AI assistant gave to the user question below. Weigh how helpful, relevant, accurate, deep, creative and detailed it is. Start with a short explanation, as objective as you can make it. After the explanation, rate the response from 1 to 10 in exactly this format: "[[rating]]", for example "Rating: [[5]]".
+
+[Question]
+{question}
+
+[The Start of Assistant's Answer]
+{answer}
+[The End of Assistant's Answer]"""
+
+SINGLE_REFERENCE_TEMPLATE = """[Instruction]
+Act as an impartial judge of the response an AI assistant gave to the user question below. Correctness and helpfulness matter most. You are given a reference answer and the assistant's answer. Start by comparing the assistant's answer with the reference, then point out and correct any mistakes, as objective as you can make it. After the explanation, rate the response from 1 to 10 in exactly this format: "[[rating]]", for example "Rating: [[5]]".
+
+[Question]
+{question}
+
+[The Start of Reference Answer]
+{reference}
+[The End of Reference Answer]
+
+[The Start of Assistant's Answer]
+{answer}
+[The End of Assistant's Answer]"""
+
+PAIRWISE_SYSTEM = (
+    "Act as an impartial judge of the responses two AI assistants gave to the user question shown below. "
+    "Choose the assistant that follows the user's instructions and answers the question better, weighing "
+    "helpfulness, relevance, accuracy, depth, creativity and level of detail. Start by comparing the two "
+    "responses with a short explanation. Do not let the order in which the responses appear, their length "
+    "or the assistants' names sway you, and be as objective as you can. After the explanation, give your "
+    'verdict in exactly this format: "[[A]]" if assistant A is better, "[[B]]" if assistant B is better, '
+    'and "[[C]]" for a tie.'
+)
+
+PAIRWISE_TEMPLATE = """[User Question]
+{question}
+
+[The Start of Assistant A's Answer]
+{answer_a}
+[The End of Assistant A's Answer]
+
+[The Start of Assistant B's Answer]
+{answer_b}
+[The End of Assistant B's Answer]"""
+
+PAIRWISE_PROMPTS = ("alpaca_eval", "mt_bench")
+
+
+def alpaca_eval_ranking_prompt(instruction: str, output_1: str, output_2: str) -> list[dict]:
+    """The ranking conversation: ``output_1`` is shown as ``model_1``, ``output_2`` as ``model_2``."""
+    user = ALPACA_EVAL_TEMPLATE.format(instruction=instruction, output_1=output_1, output_2=output_2)
+    return [{"role": "system", "content": ALPACA_EVAL_SYSTEM}, {"role": "user", "content": user}]
+
+
+def mt_bench_single_prompt(question: str, answer: str, reference: str | None = None) -> list[dict]:
+    """Single-answer grading; with ``reference`` the reference-guided variant (math, reasoning)."""
+    if reference is None:
+        user = SINGLE_TEMPLATE.format(question=question, answer=answer)
+    else:
+        user = SINGLE_REFERENCE_TEMPLATE.format(question=question, answer=answer, reference=reference)
+    return [{"role": "system", "content": MT_BENCH_SYSTEM}, {"role": "user", "content": user}]
+
+
+def mt_bench_pairwise_prompt(question: str, answer_a: str, answer_b: str) -> list[dict]:
+    """Pairwise comparison: ``answer_a`` is shown as assistant A."""
+    user = PAIRWISE_TEMPLATE.format(question=question, answer_a=answer_a, answer_b=answer_b)
+    return [{"role": "system", "content": PAIRWISE_SYSTEM}, {"role": "user", "content": user}]
+
+
+def pairwise_prompt(kind: str, instruction: str, first: str, second: str) -> list[dict]:
+    """The pairwise conversation of ``kind`` (``"alpaca_eval"`` or ``"mt_bench"``) with ``first`` shown first."""
+    if kind == "alpaca_eval":
+        return alpaca_eval_ranking_prompt(instruction, first, second)
+    if kind == "mt_bench":
+        return mt_bench_pairwise_prompt(instruction, first, second)
+    raise ValueError(f"unknown pairwise prompt {kind!r}; choose one of {', '.join(PAIRWISE_PROMPTS)}")

@@ -1,0 +1,140 @@
+"""From per-completion ratings to (prompt, chosen, rejected) triplets in the ultrafeedback_binarized schema.
+
+For each prompt the completion with the highest mean rating is *chosen*. The
+*rejected* one is, by strategy:
+
+- ``"random"`` (Zephyr's choice): a random completion among those rated strictly
+  lower than the chosen one. Pairs are then not always "best vs. worst", which
+  makes the DPO task harder and, the paper argues, the model better;
+- ``"worst"``: the lowest-rated completion;
+- ``"margin"``: a random completion rated at least ``margin`` below the chosen one.
+
+Tie rule: when several completions share the top mean, the first in pool order
+is chosen (what ``argmax`` does). Prompts whose rated completions all tie, that
+have fewer than two rated completions, or (``"margin"``) no completion far
+enough below, are dropped and counted by reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter, defaultdict
+from typing import Iterable, Sequence
+
+from ..data import DataError, check_fields, check_messages, read_jsonl
+
+STRATEGIES = ("random", "worst", "margin")
+PREFERENCE_FIELDS = {"prompt": str, "prompt_id": str, "chosen": list, "rejected": list,
+                     "score_chosen": (int, float), "score_rejected": (int, float)}
+
+
+def chat(prompt: str, answer: str) -> list[dict]:
+    """The two-message conversation stored in ``chosen``/``rejected``."""
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+
+
+def group_ratings(rows: Iterable[dict], pool_order: Sequence[str] | None = None) -> dict[str, list[dict]]:
+    """Rating rows grouped by ``prompt_id``, each group in pool order (ties then resolve by that order)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["prompt_id"]].append(row)
+    if pool_order is not None:
+        rank = {name: i for i, name in enumerate(pool_order)}
+        for group in groups.values():
+            group.sort(key=lambda r: rank.get(r["policy"], len(rank)))
+    return dict(groups)
+
+
+def select_pair(group: Sequence[dict], strategy: str = "random", *, margin: float = 1.0, seed: int = 0):
+    """``(chosen_row, rejected_row)`` for one prompt's rated completions, or ``(None, reason)`` when it is dropped."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    rated = [row for row in group if row.get("mean") is not None]
+    if len(rated) < 2:
+        return None, "fewer than two rated completions"
+    best = max(row["mean"] for row in rated)
+    chosen = next(row for row in rated if row["mean"] == best)  # first in pool order among the tied top
+    lower = [row for row in rated if row["mean"] < best]
+    if not lower:
+        return None, "all completions tie"
+    rng = random.Random(f"{seed}:{chosen['prompt_id']}")
+    if strategy == "worst":
+        worst = min(row["mean"] for row in lower)
+        return chosen, next(row for row in lower if row["mean"] == worst)
+    if strategy == "margin":
+        lower = [row for row in lower if best - row["mean"] >= margin]
+        if not lower:
+            return None, f"no completion rated {margin} or more below the chosen one"
+    return chosen, rng.choice(lower)
+
+
+def binarize(
+    rating_rows: Iterable[dict], strategy: str = "random", *, margin: float = 1.0, seed: int = 0,
+    pool_order: Sequence[str] | None = None,
+) -> tuple[list[dict], Counter]:
+    """Preference rows (ultrafeedback_binarized schema) and a Counter of kept / dropped-by-reason prompts."""
+    pairs, report = [], Counter()
+    for prompt_id, group in group_ratings(rating_rows, pool_order).items():
+        chosen, rejected = select_pair(group, strategy, margin=margin, seed=seed)
+        if chosen is None:
+            report[f"dropped: {rejected}"] += 1
+            continue
+        report["kept"] += 1
+        pairs.append({
+            "prompt": chosen["prompt"],
+            "prompt_id": prompt_id,
+            "chosen": chat(chosen["prompt"], chosen["text"]),
+            "rejected": chat(chosen["prompt"], rejected["text"]),
+            "score_chosen": round(chosen["mean"], 3),
+            "score_rejected": round(rejected["mean"], 3),
+            "policy_chosen": chosen["policy"],
+            "policy_rejected": rejected["policy"],
+        })
+    return pairs, report
+
+
+def split_train_test(rows: Sequence[dict], test_fraction: float = 0.1) -> tuple[list[dict], list[dict]]:
+    """Deterministic split by a hash of ``prompt_id``: a prompt stays on its side when rows are added."""
+    def bucket(row: dict) -> float:
+        digest = hashlib.sha256(row["prompt_id"].encode("utf-8")).hexdigest()
+        return int(digest[:8], 16) / 0xFFFFFFFF
+
+    train = [row for row in rows if bucket(row) >= test_fraction]
+    test = [row for row in rows if bucket(row) < test_fraction]
+    return train, test
+
+
+def validate_preference_row(row: dict, path: str, line: int) -> None:
+    """Check one row of the ultrafeedback_binarized schema; raise :class:`DataError` naming the field."""
+    check_fields(row, PREFERENCE_FIELDS, path, line)
+    for side in ("chosen", "rejected"):
+        check_messages(row[side], path, line, side)
+        if row[side][-1]["role"] != "assistant":
+            raise DataError(path, line, f"{side}[-1].role", "the last message must be the assistant's answer")
+
+
+def read_preferences(path) -> list[dict]:
+    """A validated preference JSONL file (ours or an export of ultrafeedback_binarized)."""
+    return read_jsonl(path, validate=validate_preference_row)
+
+
+def load_ultrafeedback_binarized(source: str = "HuggingFaceH4/ultrafeedback_binarized", split: str = "train_prefs",
+                                 limit: int | None = None):
+    """The real preference set as a ``datasets.Dataset``: a hub id, or a local JSONL file of the same schema.
+
+    Every row is validated, so a wrong file fails with file, row and field.
+    """
+    from pathlib import Path
+
+    import datasets
+
+    if Path(source).is_file():
+        dataset = datasets.load_dataset("json", data_files={split: str(source)}, split=split)
+    else:
+        dataset = datasets.load_dataset(source, split=split)
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    for index, row in enumerate(dataset):
+        validate_preference_row(row, str(source), index + 1)
+    return dataset

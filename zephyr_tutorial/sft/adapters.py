@@ -1,0 +1,71 @@
+"""Loading, merging and using the trained SFT adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..chat_template import apply_zephyr_template
+from ..runtime import output_dir
+from .model import default_sft_adapter_dir, load_base_model
+
+
+def load_sft_model(adapter_dir=None, profile=None, *, quantized: bool = True):
+    """``(model, tokenizer)``: the base model (4-bit NF4 when ``quantized``) with the SFT LoRA adapter, in eval mode."""
+    from peft import PeftModel
+
+    from ..profiles import active_profile
+
+    profile = profile or active_profile()
+    adapter_dir = Path(adapter_dir or default_sft_adapter_dir())
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"no LoRA adapter in {adapter_dir}: train one with train_sft() or `zephyr-tutorial sft`")
+    base, tokenizer = load_base_model(profile, load_in_4bit=quantized)
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.eval()
+    return model, tokenizer
+
+
+def merge_adapter(adapter_dir=None, profile=None, merged_dir=None) -> Path:
+    """Fold the adapter into a de-quantized (``profile.dtype``) base: W' = W + (alpha/r) B A; save and return the folder.
+
+    Merging into 4-bit weights would re-quantize W' and lose the update, so the
+    base is loaded un-quantized; the merged model then differs slightly from
+    "4-bit base + adapter", the known QLoRA merge caveat.
+    """
+    model, tokenizer = load_sft_model(adapter_dir, profile, quantized=False)
+    merged = model.merge_and_unload()
+    merged_dir = Path(merged_dir or output_dir("sft", "merged"))
+    merged.save_pretrained(str(merged_dir))
+    tokenizer.save_pretrained(str(merged_dir))
+    return merged_dir
+
+
+def ensure_sft_adapter(profile=None) -> Path:
+    """The SFT adapter folder, training it with the shipped ``cpu`` recipe first if there is none yet."""
+    from ..profiles import active_profile
+
+    adapter_dir = default_sft_adapter_dir()
+    if not (adapter_dir / "adapter_config.json").is_file():
+        profile = profile or active_profile()
+        from .recipes import DEFAULT_RECIPE, load_recipe, run_recipe
+
+        run_recipe(load_recipe(DEFAULT_RECIPE), profile=profile)
+    return adapter_dir
+
+
+def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = 16):
+    """Greedy answers to single-turn ``prompts`` with the tokenizer's (Zephyr) chat template."""
+    from ..backends import SamplingConfig, TransformersBackend
+
+    backend = TransformersBackend(model, apply_zephyr_template(tokenizer), batch_size=batch_size, progress=False)
+    conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
+    return backend.chat(conversations, SamplingConfig(max_new_tokens=max_new_tokens))
+
+
+def template_adherence(completions) -> dict[str, float]:
+    """Share of answers that end with EOS within the budget and never invent a new turn marker."""
+    markers = ("<|user|>", "<|system|>", "<|assistant|>", "<|im_start|>", "user\n")
+    stopped = [c.finish_reason == "stop" for c in completions]
+    clean = [not any(marker in c.text for marker in markers) for c in completions]
+    n = max(len(completions), 1)
+    return {"stops_with_eos": sum(stopped) / n, "no_invented_turns": sum(clean) / n}
