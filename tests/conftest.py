@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _artifacts_in_a_temporary_folder(tmp_path_factory):
+    """Tests never write into the checkout's outputs/ (where the notebooks keep their artifacts)."""
+    previous = os.environ.get("ZEPHYR_OUTPUT_DIR")
+    os.environ["ZEPHYR_OUTPUT_DIR"] = str(tmp_path_factory.mktemp("outputs"))
+    yield
+    if previous is None:
+        os.environ.pop("ZEPHYR_OUTPUT_DIR", None)
+    else:
+        os.environ["ZEPHYR_OUTPUT_DIR"] = previous
 
 
 @pytest.fixture(scope="session")
