@@ -22,7 +22,7 @@ def compare_with_trl(policy, reference, tokenizer, rows: Sequence[dict], output_
     table = []
     for loss_type in loss_types:
         args = DPOConfig(output_dir=str(output_dir), per_device_train_batch_size=len(rows), beta=beta,
-                         loss_type=[loss_type], bf16=False, gradient_checkpointing=False, report_to=[],
+                         loss_type=[loss_type], bf16=False, activation_checkpointing=False, report_to=[],
                          use_cpu=True, max_length=max_length)
         trainer = DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=preference_dataset(list(rows)),
                              processing_class=tokenizer)

@@ -81,7 +81,7 @@ def dpo_config(profile, run_dir: str | os.PathLike, **overrides):
         max_length=profile.dpo_max_length,
         seed=profile.seed,
         bf16=on_gpu and profile.dtype == "bfloat16",
-        gradient_checkpointing=profile.gradient_checkpointing,
+        activation_checkpointing=profile.gradient_checkpointing,
         lr_scheduler_type="linear",
         warmup_steps=0.1,
         logging_steps=1,

@@ -32,7 +32,7 @@ def sft_config(profile, run_dir: str | os.PathLike, *, packing: bool = False, **
         assistant_only_loss=True,
         packing=packing,
         packing_strategy="bfd",
-        gradient_checkpointing=profile.gradient_checkpointing,
+        activation_checkpointing=profile.gradient_checkpointing,
         # paged 8-bit AdamW moves optimizer pages to CPU RAM on memory spikes; only meaningful on CUDA
         optim="paged_adamw_8bit" if on_gpu and profile.load_in_4bit else "adamw_torch",
         bf16=on_gpu and profile.dtype == "bfloat16",
