@@ -1,4 +1,4 @@
-"""Shared fixtures: the embedded model (prepared once per session) and a tiny random model."""
+"""Shared fixtures: the embedded model (prepared once per session), a tiny random model, a fake OpenAI endpoint."""
 
 from __future__ import annotations
 
@@ -48,3 +48,82 @@ def tiny_model(embedded_tokenizer):
     from zephyr_tutorial.models import build_tiny_model
 
     return build_tiny_model(embedded_tokenizer)
+
+
+class FakeOpenAIServer:
+    """A local HTTP server speaking the chat-completions protocol, for testing OpenAI-compatible clients offline.
+
+    It answers ``"Echo (<model>): <last message>"`` and records what clients must get right: the
+    Authorization header of every request (to check that the API key is sent, and sent only there) and
+    the most requests it had in flight at once (to check a concurrency limit). Set ``failures_left`` to
+    answer that many requests with HTTP 500, to exercise a client's retries.
+    """
+
+    seconds_per_request = 0.05
+    """Each request is held this long, so that requests of a concurrent client overlap measurably."""
+
+    def __init__(self):
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self.authorizations: list[str | None] = []
+        self.failures_left = 0
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.base_url = f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def _handler_class(self):
+        import json
+        import time
+        from http.server import BaseHTTPRequestHandler
+
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.authorizations.append(self.headers.get("Authorization"))
+                    fail = server.failures_left > 0
+                    server.failures_left -= int(fail)
+                    server._in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
+                time.sleep(server.seconds_per_request)
+                with server._lock:
+                    server._in_flight -= 1
+                if fail:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                text = f"Echo ({body['model']}): {body['messages'][-1]['content']}"
+                payload = json.dumps({
+                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+                }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):  # keep pytest's output clean
+                pass
+
+        return Handler
+
+    def shutdown(self):
+        self._http.shutdown()
+        self._http.server_close()
+
+
+@pytest.fixture()
+def openai_server():
+    """A fresh :class:`FakeOpenAIServer` on 127.0.0.1 (a free port), stopped after the test."""
+    server = FakeOpenAIServer()
+    yield server
+    server.shutdown()

@@ -1,8 +1,4 @@
-import json
 import sqlite3
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -77,68 +73,19 @@ def test_cache_answers_repeats_from_disk(tmp_path):
     )
 
 
-class _ChatHandler(BaseHTTPRequestHandler):
-    failures_left = 0
-    in_flight = 0
-    max_in_flight = 0
-    authorizations: list = []
-    lock = threading.Lock()
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        cls = type(self)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        cls.authorizations.append(self.headers.get("Authorization"))
-        with cls.lock:
-            fail = cls.failures_left > 0
-            cls.failures_left -= 1 if fail else 0
-            cls.in_flight += 1
-            cls.max_in_flight = max(cls.max_in_flight, cls.in_flight)
-        time.sleep(0.05)
-        with cls.lock:
-            cls.in_flight -= 1
-        if fail:
-            self.send_response(500)
-            self.end_headers()
-            return
-        reply = {
-            "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "echo: " + body["messages"][-1]["content"]}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-        }
-        payload = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture()
-def chat_server():
-    _ChatHandler.failures_left, _ChatHandler.max_in_flight, _ChatHandler.authorizations = 0, 0, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-
-
-def test_openai_backend_retries_limits_concurrency_and_hides_the_key(chat_server, monkeypatch, tmp_path):
+def test_openai_backend_retries_limits_concurrency_and_hides_the_key(openai_server, monkeypatch, tmp_path):
     secret = "sk-test-do-not-leak-1234"
     monkeypatch.setenv("ZEPHYR_TEST_KEY", secret)
-    _ChatHandler.failures_left = 2  # the first two requests get HTTP 500 and must be retried
-    backend = OpenAIBackend("judge-model", base_url=chat_server, api_key_env="ZEPHYR_TEST_KEY", concurrency=2,
+    openai_server.failures_left = 2  # the first two requests get HTTP 500 and must be retried
+    backend = OpenAIBackend("judge-model", base_url=openai_server.base_url, api_key_env="ZEPHYR_TEST_KEY", concurrency=2,
                             max_retries=3, timeout=10, progress=False)
     cached = CachedBackend(backend, tmp_path / "cache.sqlite")
     replies = cached.chat(_conversations(["one", "two", "three", "four", "five"]))
-    assert [r.text for r in replies] == ["echo: one", "echo: two", "echo: three", "echo: four", "echo: five"]
+    assert [r.text for r in replies] == [f"Echo (judge-model): {q}" for q in ("one", "two", "three", "four", "five")]
     assert replies[0].prompt_tokens == 3 and replies[0].completion_tokens == 2
-    assert _ChatHandler.max_in_flight <= 2
-    assert f"Bearer {secret}" in _ChatHandler.authorizations
+    assert openai_server.max_in_flight <= 2
+    assert len(openai_server.authorizations) == 5 + 2, "five requests, two of them retried once"
+    assert set(openai_server.authorizations) == {f"Bearer {secret}"}
     assert secret not in repr(backend) and secret not in backend.name
     with sqlite3.connect(tmp_path / "cache.sqlite") as db:
         stored = " ".join(v for (v,) in db.execute("SELECT value FROM completions"))

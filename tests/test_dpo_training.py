@@ -66,8 +66,8 @@ def test_recipe_overrides_go_to_the_right_section(tmp_path):
     with pytest.raises(ValueError, match="DPOConfig"):
         dpo_config(profile, tmp_path, not_a_field=1)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("profile: cpu\nmodel: x\n")
-    with pytest.raises(ValueError, match="unknown top-level keys"):
+    bad.write_text("profile: cpu\nmodle: x\n")
+    with pytest.raises(ValueError, match="unknown top-level key"):
         load_recipe(bad)
     with pytest.raises(ValueError, match="--key value"):
         parse_overrides(["max_steps", "5"])

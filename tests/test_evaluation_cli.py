@@ -45,3 +45,19 @@ def test_judge_reports_bad_rows(tmp_path, capsys):
     data.write_text(json.dumps({"id": "1", "instruction": "hi", "output_a": "x"}) + "\n")
     assert main(["judge", "--data", str(data)]) == 1
     assert "line 1, field 'output_b'" in capsys.readouterr().err
+
+
+def test_judge_single_grades_both_answers_of_each_pair_through_an_endpoint(tmp_path, capsys, openai_server):
+    # The fake endpoint echoes the grading prompt, whose format example "Rating: [[5]]" is then the only rating.
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"id": "p1", "instruction": "What is 7 x 8?", "output_a": "54", "output_b": "56"},
+            {"id": "p2", "instruction": "Say hi.", "output_a": "Hi!", "output_b": "Hello."}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code = main(["judge", "--data", str(data), "--mode", "single", "--backend", "openai", "--model", "grader",
+                 "--base-url", openai_server.base_url])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ratings"] == {"p1:a": 5.0, "p1:b": 5.0, "p2:a": 5.0, "p2:b": 5.0}
+    assert result["n"] == 4 and result["parse_failures"] == 0
+    assert result["mean_score_a"] == 5.0 and result["mean_score_b"] == 5.0
+    assert result["judge"] == f"openai:grader@{openai_server.base_url}"

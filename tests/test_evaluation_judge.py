@@ -288,7 +288,7 @@ def test_bad_rows_name_the_line_and_field(tmp_path):
 
 def test_logprob_judge_reads_the_same_numbers_as_continuation_scoring(tiny_model, embedded_tokenizer):
     from zephyr_tutorial.evaluation import judge_pairwise_logprobs, score_continuations
-    from zephyr_tutorial.evaluation.judge import VERDICT_PREFIX
+    from zephyr_tutorial.evaluation import VERDICT_PREFIX
     from zephyr_tutorial.evaluation.prompts import pairwise_prompt
 
     items = _items()[:2]

@@ -110,3 +110,55 @@ def test_truncated_policy_reads_its_source_from_an_earlier_run(tmp_path):
         counts = run_pool([{"id": "p0", "prompt": "Q"}], pool, lambda spec: None, writer)
     assert counts == {"a": 0, "cut": 1}
     assert read_jsonl(path)[1]["text"] == "x y z"
+
+
+def _save_lora_adapter(tokenizer, folder, *, trained: bool):
+    """A LoRA adapter for the tiny model: ``trained=False`` is PEFT's initialisation (B = 0, the identity),
+    ``trained=True`` random A and B, standing in for notebook 03's trained weights."""
+    from peft import LoraConfig, get_peft_model
+
+    from zephyr_tutorial.models import build_tiny_model
+
+    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], task_type="CAUSAL_LM",
+                        init_lora_weights=not trained)
+    get_peft_model(build_tiny_model(tokenizer), config).save_pretrained(folder)
+    return folder
+
+
+def test_pool_with_an_sft_adapter_attributes_its_completions_and_applies_the_adapter(
+        tmp_path, tiny_model, embedded_tokenizer):
+    from zephyr_tutorial.feedback import PolicyBackends
+    from zephyr_tutorial.profiles import active_profile
+
+    # The base under the adapter is the tiny model, saved where a profile's model_id can point (as Mistral-7B's
+    # hub id does on a GPU profile); load_sft_model loads it in 4-bit NF4 as notebook 03 trained on it.
+    base_dir = tmp_path / "base"
+    tiny_model.save_pretrained(base_dir)
+    embedded_tokenizer.save_pretrained(base_dir)
+    profile = active_profile("cpu").with_overrides(model_id=str(base_dir))
+    trained = _save_lora_adapter(embedded_tokenizer, tmp_path / "sft-adapter", trained=True)
+    identity = _save_lora_adapter(embedded_tokenizer, tmp_path / "identity-adapter", trained=False)
+
+    pool = default_pool(sft_adapter_dir=trained)  # what notebook 04 and `zephyr-tutorial feedback` build
+    [sft] = [spec for spec in pool if spec.kind == "sft"]
+    prompts = [{"id": f"p{i}", "prompt": f"Give me tip number {i} for learning to cook."} for i in range(3)]
+    backends = PolicyBackends(batch_size=4, profile=profile, embedded=(tiny_model, embedded_tokenizer))
+    with ResumableJsonlWriter(tmp_path / "completions.jsonl") as writer:
+        counts = run_pool(prompts, pool, backends, writer, max_new_tokens=8, seed=3)
+    assert counts == {spec.name: 3 for spec in pool}
+    rows = {(row["prompt_id"], row["policy"]): row for row in read_jsonl(tmp_path / "completions.jsonl")}
+    for prompt in prompts:
+        row = rows[(prompt["id"], sft.name)]
+        assert row["id"] == f"{prompt['id']}::{sft.name}" and row["principle"] in PRINCIPLES
+        assert 0 < row["completion_tokens"] <= 8 and row["text"]
+
+    # Control: the same policy with the identity adapter (same seed, same sampling). Were the adapter's
+    # weights not applied, both would write the same text.
+    [control] = [spec for spec in default_pool(sft_adapter_dir=identity) if spec.kind == "sft"]
+    with ResumableJsonlWriter(tmp_path / "control.jsonl") as writer:
+        run_pool(prompts, [control], backends, writer, max_new_tokens=8, seed=3)
+    control_texts = [row["text"] for row in read_jsonl(tmp_path / "control.jsonl")]
+    sft_texts = [rows[(p["id"], sft.name)]["text"] for p in prompts]
+    base_texts = [rows[(p["id"], "smol-greedy")]["text"] for p in prompts]
+    assert sft_texts != control_texts, "the adapter's weights must change what the SFT policy writes"
+    assert sft_texts != base_texts

@@ -46,6 +46,14 @@ from zephyr_tutorial.generation.similarity import (
         ("Write to me at bob@example.com. thanks.", "Write to me at bob@example.com. Thanks."),
         ("Run `x = 1. y = 2` first. then test.", "Run `x = 1. y = 2` first. Then test."),
         ("Code:\n```python\nx = 1. i = 2\nprint('a. b')\n```\ndone. ok", "Code:\n```python\nx = 1. i = 2\nprint('a. b')\n```\ndone. Ok"),
+        # code pasted without a fence: indented lines, definitions, imports and assignments are kept ...
+        ("Explain this.\n\ndef total(prices):\n    result = 0\n    return result",
+         "Explain this.\n\ndef total(prices):\n    result = 0\n    return result"),
+        ("Read it.\nimport os\nfrom pathlib import Path\nRun it. then stop.",
+         "Read it.\nimport os\nfrom pathlib import Path\nRun it. Then stop."),
+        ("Set it.\ncount = 0\ntotal += 1", "Set it.\ncount = 0\ntotal += 1"),
+        # ... while prose that starts with the same words is still truecased
+        ("It works. from there, go on. class starts at nine.", "It works. From there, go on. Class starts at nine."),
         ("", ""),
     ],
 )
@@ -183,3 +191,16 @@ def test_minhash_estimates_jaccard():
     assert 0.3 < exact < 0.8
     assert abs(estimate - exact) < 0.1
     assert estimated_jaccard(minhash_signature(a), minhash_signature(set(a))) == 1.0
+
+
+def test_truecasing_the_prompt_keeps_prompt_id_its_hash():
+    from zephyr_tutorial.generation import prompt_id_for
+
+    prompt = "hey all. the fridge gets cleaned thursday."
+    hashed = dialogue(prompt, "Here is a formal version.", prompt_id=prompt_id_for(prompt))
+    foreign = dialogue(prompt + " Again.", "Here is another version.", prompt_id="an-id-from-elsewhere")
+    kept, report = filter_dialogues([hashed, foreign])
+    assert report.truecased_rows == 2
+    assert kept[0]["prompt"] == "Hey all. The fridge gets cleaned thursday." == kept[0]["messages"][0]["content"]
+    assert kept[0]["prompt_id"] == prompt_id_for(kept[0]["prompt"]) != hashed["prompt_id"]
+    assert kept[1]["prompt_id"] == "an-id-from-elsewhere"  # not a hash of the prompt: left alone

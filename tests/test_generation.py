@@ -17,6 +17,7 @@ from zephyr_tutorial.data import DataError, read_jsonl, write_jsonl
 from zephyr_tutorial.filtering import filter_dialogues, structure_problem
 from zephyr_tutorial.generation import (
     SECTORS,
+    GenerationStats,
     SelfInstructConfig,
     UltraChatConfig,
     bootstrap_instructions,
@@ -32,8 +33,9 @@ from zephyr_tutorial.generation import (
     save_sft_splits,
     shipped_sft_path,
     split_train_test,
+    to_sft_row,
 )
-from zephyr_tutorial.generation.self_instruct import few_shot_request
+from zephyr_tutorial.generation.self_instruct import blacklist_hit, few_shot_request
 from zephyr_tutorial.generation.similarity import words
 from zephyr_tutorial.runtime import data_dir
 
@@ -84,7 +86,10 @@ def test_seed_loader_names_line_and_field(tmp_path):
 
 
 def test_loop_alternates_roles_and_keeps_the_two_roles_apart():
-    assistant, user = ScriptedBackend("assistant"), ScriptedBackend("user")
+    # the simulated user's message depends on how far the dialogue is, so it never restates an earlier one
+    assistant = ScriptedBackend("assistant")
+    user = ScriptedBackend("user", reply=lambda c: f"user reply to: {c[-1]['content'][:40]} "
+                                                   f"({c[-1]['content'].count('Assistant:')} replies so far)?")
     config = UltraChatConfig(turns=3, assistant_system_prompt="ASSISTANT-SYS", user_system_prompt="USER-SYS")
     dialogues = grow_dialogues(["First question?", "Second question?"], assistant, user, config)
     for dialogue in dialogues:
@@ -98,6 +103,55 @@ def test_loop_alternates_roles_and_keeps_the_two_roles_apart():
     assert "User: First question?" in user.requests[0][1]["content"]
     assert "Assistant: assistant reply to: First question?." in user.requests[0][1]["content"]
     assert dialogues[0]["messages"][2]["content"].startswith("user reply to: Here is a conversation")
+
+
+def test_loop_ends_a_dialogue_whose_simulated_user_only_repeats_the_question():
+    echo_user = ScriptedBackend("user", reply=lambda c: "  what is the ANSWER? " if "What is the answer?" in c[-1]["content"]
+                                else "And why is that so?")
+    assistant = ScriptedBackend("assistant", reply=lambda c: "Because of physics.")
+    stats = GenerationStats()
+    dialogues = grow_dialogues(["What is the answer?", "Where is Lima?"], assistant, echo_user, UltraChatConfig(turns=2),
+                               stats)
+    assert [len(d["messages"]) for d in dialogues] == [2, 4]
+    assert dialogues[1]["messages"][2]["content"] == "And why is that so?" and stats.ended_early == 1
+
+
+def test_loop_continues_given_prefixes_in_the_same_batched_calls():
+    assistant, user = ScriptedBackend("assistant"), ScriptedBackend("user", reply=lambda c: "Tell me more?")
+    prefix = {"messages": [{"role": "user", "content": "Old question?"}, {"role": "assistant", "content": "Old answer."}],
+              "finish_reasons": ["stop"]}
+    dialogues = grow_dialogues(["Old question?", "New question?"], assistant, user, UltraChatConfig(turns=2),
+                               prefixes=[prefix, None])
+    old, new = dialogues
+    assert old["messages"][:2] == prefix["messages"] and old["finish_reasons"] == ["stop", "stop"]
+    assert [m["role"] for m in old["messages"]] == [m["role"] for m in new["messages"]] == ["user", "assistant"] * 2
+    # the old dialogue is not answered again: 3 assistant requests (new x2, old x1) in 2 calls, 2 simulator requests
+    assert len(assistant.requests) == 3 and len(user.requests) == 2
+    assert "Old answer." in user.requests[0][1]["content"] and prefix["messages"][1:] == [
+        {"role": "assistant", "content": "Old answer."}], "the caller's prefix is not modified"
+    with pytest.raises(ValueError, match="does not start with its prompt"):
+        grow_dialogues(["Other question?"], assistant, user, UltraChatConfig(turns=2), prefixes=[prefix])
+
+
+def test_generation_continues_complete_rows_of_an_earlier_run(tmp_path):
+    seeds = [{"id": f"s{i}", "sector": "world", "prompt": f"Question {i}?"} for i in range(4)]
+
+    def earlier_row(i, reasons, model="scripted"):
+        return {"id": f"s{i}#0", "prompt": f"Question {i}?", "model": model, "finish_reasons": reasons,
+                "messages": [{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": f"Old {i}."}]}
+
+    # s0: complete, continued; s1: cut at the token limit, s2: another model, s3: absent -> all three start afresh
+    earlier = [earlier_row(0, ["stop"]), earlier_row(1, ["length"]), earlier_row(2, ["stop"], model="other")]
+    assistant = ScriptedBackend("scripted")
+    stats = generate_ultrachat(seeds, tmp_path / "out.jsonl", assistant, ScriptedBackend("user", reply=lambda c: "Why?"),
+                               UltraChatConfig(turns=2), dialogues_per_seed=2, continue_from=earlier, progress=False)
+    rows = {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
+    assert stats.continued == 1 and stats.written == len(rows) == 8
+    assert rows["s0#0"]["messages"][1]["content"] == "Old 0." and rows["s0#0"]["prefix_turns"] == 1
+    assert all(rows[i]["prefix_turns"] == 0 and rows[i]["messages"][1]["content"].startswith("scripted reply")
+               for i in rows if i != "s0#0")
+    assert all(len(r["messages"]) == 4 and len(r["finish_reasons"]) == 2 for r in rows.values())
+    assert len(assistant.requests) == 2 * 8 - 1
 
 
 def test_loop_stops_a_dialogue_when_the_simulated_user_says_nothing():
@@ -114,6 +168,16 @@ def test_loop_stops_a_dialogue_when_the_simulated_user_says_nothing():
         ("**Follow-up question:** Why is that?", "Why is that?"),
         ("What about winter?\n\nAssistant: In winter...", "What about winter?"),
         ("  ", ""),
+        # small simulators talk about the message, or go on to write the next turns themselves
+        ("Here's a possible extension to the user's last response:\n\nUser: I see. So why do trees care?",
+         "I see. So why do trees care?"),
+        ("Here is a continuation of the conversation.", ""),
+        ("Here is my follow-up question: why now?", "why now?"),
+        ("What causes the seasons?\nUser: That's an excellent question! The answer", "What causes the seasons?"),
+        # ...but a message that merely mentions a user or starts with "Here is" is kept whole
+        ("Here is the thing about maps: why are they flat?", "Here is the thing about maps: why are they flat?"),
+        ("Could the user: interface be simpler? Another user: said so.",
+         "Could the user: interface be simpler? Another user: said so."),
     ],
 )
 def test_clean_user_message(raw, clean):
@@ -136,6 +200,22 @@ def test_generation_with_a_real_model_writes_ultrachat_rows(tiny_model, embedded
         assert set(row["finish_reasons"]) == {"length"}
     _, report = filter_dialogues(rows)
     assert dict((n, r) for n, r, _ in report.as_rows())["truncated"] + report.output_rows <= 6
+
+
+def test_samples_of_one_seed_differ_even_in_identical_chunks(tiny_model, embedded_tokenizer, tmp_path):
+    # chunk_size = number of seeds: the chunk of sample 0 and the chunk of sample 1 hold the same prompts in the
+    # same order; with one seed for every chunk, batched sampling would draw the same dialogues twice
+    backend = TransformersBackend(tiny_model, embedded_tokenizer, batch_size=4, progress=False)
+    seeds = [{"id": f"s{i}", "sector": "world", "prompt": f"Question number {i}?"} for i in range(3)]
+    config = UltraChatConfig(turns=1, assistant_sampling=SamplingConfig(max_new_tokens=8, temperature=1.0, seed=0))
+    generate_ultrachat(seeds, tmp_path / "out.jsonl", backend, config=config, dialogues_per_seed=2, chunk_size=3,
+                       progress=False)
+    rows = {r["id"]: r["messages"][1]["content"] for r in read_jsonl(tmp_path / "out.jsonl")}
+    assert all(rows[f"s{i}#0"] != rows[f"s{i}#1"] for i in range(3))
+    # ...and a chunk is reproducible: the same run again gives the same dialogues
+    generate_ultrachat(seeds, tmp_path / "again.jsonl", backend, config=config, dialogues_per_seed=2, chunk_size=3,
+                       progress=False)
+    assert {r["id"]: r["messages"][1]["content"] for r in read_jsonl(tmp_path / "again.jsonl")} == rows
 
 
 KILLABLE_RUN = """
@@ -224,6 +304,43 @@ def test_self_instruct_rules():
     assert clean_instruction("**Task 9:** Plan a picnic.\n\nTask 10: more") == "Plan a picnic."
 
 
+@pytest.mark.parametrize(
+    "instruction, hit",
+    [
+        # a map or a plot that is a picture: rejected, whichever context reveals it
+        ("Create a map of the hiking trails in Yosemite.", "a map"),
+        ("Show me maps of Europe in 1914.", "maps of"),
+        ("Sketch a treasure map for a pirate story.", "treasure map"),
+        ("Label the capitals on this map.", "this map"),
+        ("Design a mind map about photosynthesis.", "mind map"),
+        ("Plot the 5 data points.", "Plot the 5 data"),
+        ("Plot sales versus month for 2023.", "Plot sales versus"),
+        ("Plot these points on a grid.", "Plot these points"),
+        # plain keywords stay whole-word matches
+        ("Describe the photo on the wall.", "photo"),
+        ("Go to the store and buy bread.", "go to"),
+        # the same words in a text task: kept
+        ("Explain how to map a function over a list in Python.", None),
+        ("Use the map function to square each number.", None),
+        ("Explain Python's map() builtin with an example.", None),
+        ("Map each country to its capital city.", None),
+        ("Map out a study plan for the final exam.", None),
+        ("Explain what a hash map is and when to use one.", None),
+        ("Explain the difference between a map and a set in C++.", None),
+        ("Describe the roadmap for learning Rust.", None),
+        ("Summarize the mapping between codons and amino acids.", None),
+        ("Explain the plot of Hamlet in three sentences.", None),
+        ("Describe the main plot points of Dune.", None),
+        ("Write a plot twist for a mystery novel.", None),
+        ("Imagine a profile for a new superhero.", None),  # contains "image"/"file" only inside words
+    ],
+)
+def test_blacklist_matches_words_in_context(instruction, hit):
+    config = SelfInstructConfig()
+    assert blacklist_hit(instruction, config) == hit
+    assert (rejection_reason(instruction, [], config) == "blacklist") == (hit is not None)
+
+
 def test_few_shot_request_mixes_human_and_generated_examples():
     import random
 
@@ -310,13 +427,25 @@ def test_ultrachat_loader_streams_the_hub_dataset_by_id(monkeypatch):
 
 def test_shipped_sft_data_is_clean_and_big_enough():
     train, test = load_sft_split(shipped_sft_path("train_sft")), load_sft_split(shipped_sft_path("test_sft"))
-    # 40 is what notebook 03 needs for 30 steps at batch 4 to see most rows; the target is >= 100 (issue 4 notes)
-    assert len(train) >= 40 and len(test) >= 1
+    raw = read_jsonl(data_dir() / "sft" / "raw_generated.jsonl")
+    # the cpu profile trains on at most 64 rows (max_train_samples) and evaluates held-out prompts from test_sft
+    assert len(train) >= 60 and len(test) >= 5
     assert not {r["prompt_id"] for r in train} & {r["prompt_id"] for r in test}
     for row in train + test:
         assert set(row) == {"prompt", "prompt_id", "messages"}
         assert structure_problem(row["messages"]) is None and row["prompt"] == row["messages"][0]["content"]
-    # the shipped data is already filtered: filtering it again removes nothing but possible re-truecasing
+        assert row["prompt_id"] == prompt_id_for(row["prompt"])
+    # multi-turn: the loop ran with --turns 2; only dialogues whose simulated user gave up stay single-turn
+    turns = [sum(m["role"] == "assistant" for m in row["messages"]) for row in train + test]
+    assert set(turns) <= {1, 2} and turns.count(2) >= 0.8 * len(turns)
+    assert sum(sum(m["role"] == "assistant" for m in row["messages"]) == 2 for row in test) >= 1
+    for row in raw:  # the raw file records one finish reason per assistant reply
+        assert len(row["finish_reasons"]) == sum(m["role"] == "assistant" for m in row["messages"])
+    # the splits are exactly what the filter keeps from the raw file, split as data/sft/README.md says
+    kept, _ = filter_dialogues(raw)
+    expected_train, expected_test = split_train_test([to_sft_row(r) for r in kept], test_fraction=0.1, seed=42)
+    assert (train, test) == (expected_train, expected_test)
+    # and filtering the shipped rows again removes nothing
     _, report = filter_dialogues(train + test)
     assert report.output_rows == len(train) + len(test)
 
@@ -357,41 +486,8 @@ def test_filter_command_reports_a_bad_file(tmp_path, capsys):
     assert "line 1, field 'messages'" in capsys.readouterr().err
 
 
-@pytest.fixture()
-def openai_compatible_server():
-    """A local HTTP server speaking the chat-completions protocol; it echoes the last message."""
-    import http.server
-    import threading
-
-    seen_keys = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen_keys.append(self.headers.get("Authorization"))
-            text = f"Echo ({body['model']}): {body['messages'][-1]['content'][:30]}."
-            payload = json.dumps({
-                "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
-            }).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen_keys
-    server.shutdown()
-
-
-def test_generate_command_with_an_openai_compatible_endpoint_resumes(tmp_path, openai_compatible_server, monkeypatch, capsys):
-    base_url, seen_keys = openai_compatible_server
+def test_generate_command_with_an_openai_compatible_endpoint_resumes(tmp_path, openai_server, monkeypatch, capsys):
+    base_url, seen_keys = openai_server.base_url, openai_server.authorizations
     monkeypatch.setenv("MY_TEST_KEY", "sk-test-secret")
     monkeypatch.setenv("ZEPHYR_PROFILE", "cpu")
     out = tmp_path / "dialogues.jsonl"
@@ -407,3 +503,23 @@ def test_generate_command_with_an_openai_compatible_endpoint_resumes(tmp_path, o
     assert run_cli(argv[:-1] + ["5"]) == 0
     assert [r["id"] for r in read_jsonl(out)] == [f"{s['id']}#0" for s in load_seed_prompts(data_dir() / "seed_prompts.jsonl")[:5]]
     assert "2 dialogues written (3 were already there)" in capsys.readouterr().out
+
+
+def test_generate_command_continues_single_turn_rows(tmp_path, openai_server, monkeypatch, capsys):
+    base_url = openai_server.base_url
+    monkeypatch.setenv("ZEPHYR_PROFILE", "cpu")
+    common = ["generate", "--seeds", str(data_dir() / "seed_prompts.jsonl"), "--backend", "openai", "--model", "teacher",
+              "--base-url", base_url, "--limit", "3"]
+    single, multi = tmp_path / "single.jsonl", tmp_path / "multi.jsonl"
+    assert run_cli(common + ["--out", str(single), "--turns", "1"]) == 0
+    rows = read_jsonl(single)
+    rows[0]["messages"][1]["content"] = "A first answer written earlier."  # a marker: it must survive unchanged
+    rows[1]["finish_reasons"] = ["length"]  # a cut reply is regenerated, not continued
+    write_jsonl(single, rows)
+    capsys.readouterr()
+    assert run_cli(common + ["--out", str(multi), "--turns", "2", "--continue-from", str(single)]) == 0
+    assert "3 dialogues written (0 were already there, 2 continued from" in capsys.readouterr().out
+    grown = read_jsonl(multi)
+    assert [r["id"] for r in grown] == [r["id"] for r in rows] and all(len(r["messages"]) == 4 for r in grown)
+    assert grown[0]["messages"][:2] == rows[0]["messages"] and [r["prefix_turns"] for r in grown] == [1, 0, 1]
+    assert grown[1]["messages"][1]["content"].startswith("Echo (teacher)")

@@ -45,3 +45,16 @@ def test_similarity_and_distinct_plots():
     assert {"x (mean 0.40)", "y (mean 0.50)", "self-instruct cut-off 0.7"} == set(labels)
     fig = plot_distinct_n({"x": {1: 0.5, 2: 0.75, 3: 1.0}})
     assert [round(p.get_height(), 2) for p in fig.axes[0].patches] == [0.5, 0.75, 1.0]
+
+
+def test_every_plot_function_is_exported_from_the_plots_package():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import zephyr_tutorial.plots as plots
+
+    defined = {name for module in pkgutil.iter_modules(plots.__path__)
+               for name, obj in inspect.getmembers(importlib.import_module(f"{plots.__name__}.{module.name}"))
+               if name.startswith("plot_") and inspect.isfunction(obj)}
+    assert defined and defined <= set(plots.__all__), sorted(defined - set(plots.__all__))

@@ -74,3 +74,19 @@ def test_estimate_matches_measured_cpu_peak_of_the_embedded_model():
     assert measured["weights_mib"] == pytest.approx(estimate.weights / 2**20, rel=0.03)
     ratio = measured["peak_mib"] / (estimate.total / 2**20)
     assert 1.0 <= ratio <= 1.8, f"measured {measured['peak_mib']:.0f} MiB vs estimated {estimate.total / 2**20:.0f} MiB"
+
+
+def test_child_process_peak_is_its_own_not_the_parents():
+    """measure_cpu_training_peak runs a fresh process; its peak must not include the parent's (a benchmark
+    that has just trained a model), which getrusage's ru_maxrss does on Linux after fork + exec."""
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the inherited high-water mark is a Linux behaviour; elsewhere the fallback is ru_maxrss")
+    ballast = bytearray(600 * 2**20)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))  # touch every page so it is resident
+    child = "from zephyr_tutorial.memory import own_peak_rss_mb; print(own_peak_rss_mb())"
+    peak = float(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+    del ballast
+    assert 1 < peak < 300  # an interpreter importing the package, far below the parent's 600 MiB of ballast

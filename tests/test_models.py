@@ -97,6 +97,8 @@ def test_tiny_model_shares_the_vocabulary_and_is_small(embedded_tokenizer):
     assert logits.shape == (1, batch["input_ids"].shape[1], len(embedded_tokenizer))
     again = build_tiny_model(embedded_tokenizer)
     assert torch.equal(model.lm_head.weight, again.lm_head.weight), "same seed, same weights"
+    eos_row = model.get_input_embeddings().weight[embedded_tokenizer.eos_token_id]
+    assert eos_row.abs().sum() > 0, "the EOS (= pad) row must not be zero, or the model can never predict EOS"
 
 
 def test_embedded_model_can_use_the_zephyr_template(embedded_model_dir):

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "zephyr_tutorial.sft",
     "zephyr_tutorial.feedback",
     "zephyr_tutorial.dpo",
+    "zephyr_tutorial.recipes",
 )
 
 
@@ -44,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands that take free `--key value` overrides (dpo: any DPOConfig field) set `takes_overrides`; argparse
+    # cannot collect unknown options into a positional (REMAINDER rejects a first token starting with --).
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if not getattr(args, "takes_overrides", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.overrides = unknown
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

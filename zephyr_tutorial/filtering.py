@@ -34,6 +34,16 @@ _PROTECTED = re.compile(
     r"|\S+@\S+\.\w+",  # e-mail addresses
     re.DOTALL,
 )
+# Code pasted without a fence (a user's "explain this code" passage): a sentence-start rule would turn
+# "def total(prices):" into "Def total(prices):". Indented lines and lines shaped like definitions,
+# imports or assignments are kept as they are.
+_UNFENCED_CODE_LINE = re.compile(
+    r"^(?:[ ]{4}|\t).*$"  # indented block
+    r"|^[ \t]*(?:def|class)[ \t]+\w+[ \t]*[(:].*$"  # def f(...):, class C:
+    r"|^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import|import[ \t]+[\w.]+)\b[\w., \t]*$"  # imports
+    r"|^[ \t]*[A-Za-z_][\w.\[\]]*[ \t]*(?:[-+*/%]?=)[ \t]*\S.*$",  # x = 0, total += p
+    re.MULTILINE,
+)
 _SENTENCE_START = re.compile(
     r"(?P<before>^\s*|(?P<punct>[.!?]+)[\"'”’)\]]*\s+)(?P<open>[\"'“‘(\[]?)(?P<word>[a-z][\w'’\-]*)"
 )
@@ -44,7 +54,7 @@ ABBREVIATIONS = frozenset(
 
 
 def _protected_spans(text: str) -> list[tuple[int, int]]:
-    return [match.span() for match in _PROTECTED.finditer(text)]
+    return [match.span() for pattern in (_PROTECTED, _UNFENCED_CODE_LINE) for match in pattern.finditer(text)]
 
 
 def _inside(position: int, spans: Sequence[tuple[int, int]]) -> bool:
@@ -73,7 +83,8 @@ def truecase(text: str) -> str:
     ``?`` followed by white space, unless the dot ends an abbreviation
     ("e.g."), an ellipsis or a list number. Words that are lower case on
     purpose (iPhone, mRNA, snake_case, file.txt, ``print(``) and everything
-    inside code blocks, inline code, URLs and e-mail addresses are kept.
+    inside code blocks, inline code, unfenced code lines (indented, ``def``/``class``,
+    imports, assignments), URLs and e-mail addresses are kept.
     """
     spans = _protected_spans(text)
     chars = list(text)
@@ -225,7 +236,13 @@ def truecase_row(row: dict) -> dict:
     messages = [{**m, "content": truecase(m["content"])} for m in row["messages"]]
     out = {**row, "messages": messages}
     if isinstance(row.get("prompt"), str):
+        from zephyr_tutorial.generation.datasets import prompt_id_for
+
         out["prompt"] = truecase(row["prompt"])
+        # ultrachat_200k's prompt_id is the SHA-256 of the prompt: keep that true when truecasing changed the prompt
+        # (an id that was not such a hash is left alone)
+        if out["prompt"] != row["prompt"] and row.get("prompt_id") == prompt_id_for(row["prompt"]):
+            out["prompt_id"] = prompt_id_for(out["prompt"])
     return out
 
 

@@ -216,7 +216,12 @@ def build_tiny_model(tokenizer, *, seed: int = 0, **config_overrides):
     config.eos_token_id = tokenizer.eos_token_id
     config.bos_token_id = tokenizer.bos_token_id
     torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    # from_config zeroes the padding_idx row of the embeddings. Our pad token is the EOS (as in the real
+    # checkpoint), and with tied embeddings a zero row pins the EOS logit at 0: the model could never learn to stop.
+    with torch.no_grad():
+        model.get_input_embeddings().weight[config.pad_token_id].normal_(0, config.initializer_range)
+    return model
 
 
 def load_causal_lm(model_id: str, *, dtype: str = "float32", load_in_4bit: bool = False, device_map=None):

@@ -17,45 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RECIPE_KEYS = {"profile", "profile_overrides", "trainer", "sft_adapter", "data_folder"}
 CPU_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "dpo_cpu.yaml"
 
 
 def load_recipe(path: str | os.PathLike = CPU_RECIPE, overrides: dict[str, Any] | None = None) -> dict:
-    """A DPO recipe, in the format of the SFT recipes (:func:`zephyr_tutorial.sft.load_recipe`).
+    """A DPO recipe (format: :mod:`zephyr_tutorial.recipes`, shared with SFT), every key checked.
 
-    Keys: ``profile``; ``profile_overrides`` (:class:`~zephyr_tutorial.profiles.Profile`
-    fields: ``dpo_beta``, ``dpo_learning_rate``, ``max_steps``...); ``trainer``
-    (``trl.DPOConfig`` fields: ``loss_type``, ``precompute_ref_log_probs``...);
-    ``sft_adapter`` (a folder, ``auto`` for notebook 03's adapter, ``null`` for
-    DPO without SFT) and ``data_folder`` (holding ``train_prefs.jsonl`` and
-    ``test_prefs.jsonl``). An override key goes to the top level when it is one
-    of these, to ``profile_overrides`` when it names a Profile field, else to ``trainer``.
+    DPO-specific keys: ``sft_adapter`` (a folder, ``auto`` for notebook 03's adapter, ``null`` for
+    DPO without SFT) and ``data_folder`` (holding ``train_prefs.jsonl`` and ``test_prefs.jsonl``).
+    An override key goes to the top level when it is one of the recipe's top-level keys, to ``model``
+    for ``from_pretrained`` arguments, to ``profile_overrides`` when it names a Profile field, else to
+    ``trainer`` (``trl.DPOConfig`` fields: ``beta``, ``loss_type``, ``precompute_ref_log_probs``...).
     """
-    from dataclasses import fields
+    from zephyr_tutorial.recipes import load_recipe as load_any_recipe
 
-    import yaml
-
-    from zephyr_tutorial.profiles import Profile
-
-    profile_fields = {f.name for f in fields(Profile)}
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe {path} not found")
-    recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = set(recipe) - RECIPE_KEYS
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; expected {sorted(RECIPE_KEYS)}")
-    recipe.setdefault("sft_adapter", "auto")
-    recipe["profile_overrides"] = dict(recipe.get("profile_overrides") or {})
-    recipe["trainer"] = dict(recipe.get("trainer") or {})
-    for key, value in (overrides or {}).items():
-        if key in RECIPE_KEYS - {"profile_overrides", "trainer"}:
-            recipe[key] = value
-        elif key in profile_fields:
-            recipe["profile_overrides"][key] = value
-        else:
-            recipe["trainer"][key] = value
+    recipe = load_any_recipe(path, "dpo", overrides)
+    # `auto` means notebook 03's adapter of the embedded model: only a default for the notebooks' recipes
+    recipe.setdefault("sft_adapter", "auto" if recipe.get("model") is None else None)
     return recipe
 
 
@@ -160,7 +138,8 @@ def train_dpo(
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     adapter_dir = Path(args.output_dir) / "final"
     trainer.save_model(str(adapter_dir))
-    (adapter_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    if trainer.is_world_process_zero():  # under a multi-process launch every rank runs this function
+        (adapter_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     return DPORun(trainer=trainer, adapter_dir=adapter_dir, history=list(trainer.state.log_history), resumed_from=checkpoint)
 
 
@@ -228,15 +207,26 @@ def resolve_sft_adapter(value, profile=None) -> Path | None:
 
 
 def run_recipe(recipe: dict, profile=None, run_dir: str | os.PathLike | None = None):
-    """Train as a recipe says, then score the held-out pairs; returns ``(DPORun, ImplicitRewardReport)``."""
-    from zephyr_tutorial.profiles import active_profile
+    """Train as a recipe says, then score the held-out pairs; returns ``(DPORun, report)``.
+
+    With a ``model`` section TRL loads the model (:func:`zephyr_tutorial.recipes.training.run_dpo`) and the
+    report is the trainer's held-out metrics (a dict); without one, notebook 05's path runs and the report
+    is an :class:`~zephyr_tutorial.dpo.evaluation.ImplicitRewardReport`.
+    """
+    from zephyr_tutorial.recipes import recipe_profile
     from zephyr_tutorial.runtime import output_dir, seed_everything
 
     from .data import find_preference_files, preference_dataset, read_preferences
     from .evaluation import evaluate_implicit_rewards
 
-    profile = (profile or active_profile(recipe.get("profile"))).with_overrides(**recipe["profile_overrides"])
+    profile = recipe_profile(recipe) if profile is None else profile.with_overrides(**recipe["profile_overrides"])
     seed_everything(profile.seed)
+    if run_dir is not None:  # an explicit folder (`--run-dir`) wins over the recipe's trainer.output_dir
+        recipe = {**recipe, "trainer": {**recipe["trainer"], "output_dir": str(run_dir)}}
+    if recipe.get("model") is not None:
+        from zephyr_tutorial.recipes.training import run_dpo
+
+        return run_dpo(recipe, profile, run_dir or output_dir("dpo", "run"))
     train_file, test_file = find_preference_files(recipe.get("data_folder"))
     train_rows = read_preferences(train_file, profile.max_train_samples)
     test_rows = read_preferences(test_file, profile.max_eval_samples)
@@ -245,5 +235,6 @@ def run_recipe(recipe: dict, profile=None, run_dir: str | os.PathLike | None = N
     args = dpo_config(profile, run_dir or output_dir("dpo", "run"), **recipe["trainer"])
     run = train_dpo(model, tokenizer, preference_dataset(train_rows), args=args, peft_config=peft_config)
     report = evaluate_implicit_rewards(run.model, tokenizer, test_rows, args.beta, max_length=args.max_length)
-    (run.adapter_dir / "heldout_rewards.json").write_text(json.dumps(report.as_dict(), indent=1))
+    if run.trainer.is_world_process_zero():
+        (run.adapter_dir / "heldout_rewards.json").write_text(json.dumps(report.as_dict(), indent=1))
     return run, report

@@ -3,6 +3,7 @@
 - **LLM-as-judge** (:mod:`.judge`, :mod:`.prompts`, :mod:`.parsing`, :mod:`.metrics`):
   a strong model compares two answers (AlpacaEval, MT-Bench pairwise) or grades one
   (MT-Bench single), with position swap, safe parsing and win rates with errors.
+  :mod:`.logprob_judge` reads a small judge's verdict or rating from its next-token probabilities.
 - **Next-token multiple choice** (:mod:`.multiple_choice`): score each choice by
   its log-likelihood, as lm-evaluation-harness does for ARC, HellaSwag and MMLU.
 
@@ -12,18 +13,22 @@ The ``eval-mc`` and ``judge`` commands are registered here (see :mod:`.commands`
 from .commands import register_cli
 from .judge import (
     JUDGE_SAMPLING,
+    REFERENCE_CATEGORIES,
     PairwiseItem,
     PairwiseJudgment,
     PairwiseReport,
     SingleItem,
     SingleJudgment,
     judge_pairwise,
-    judge_pairwise_logprobs,
     judge_single,
     load_human_labels,
     load_pairwise_items,
     make_judge,
+    ratings_by_human_label,
+    reference_answers,
+    single_items_from_pairs,
 )
+from .logprob_judge import VERDICT_PREFIX, judge_pairwise_logprobs, judge_single_logprobs
 from .metrics import Agreement, Estimate, WinRate, agreement, length_controlled_win_rate, mean_score, win_rate
 from .multiple_choice import (
     DEFAULT_PROMPT,

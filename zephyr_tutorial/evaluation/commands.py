@@ -38,13 +38,13 @@ def _eval_mc_command(args) -> int:
 
 
 def _single_items_from_rows(rows):
-    from .judge import SingleItem
+    from .judge import PairwiseItem, SingleItem, single_items_from_pairs
 
     items = []
     for row in rows:
-        if "output_a" in row:  # a pairwise file: grade each side on its own
-            items.append(SingleItem(row["id"] + ":a", row["instruction"], row["output_a"]))
-            items.append(SingleItem(row["id"] + ":b", row["instruction"], row["output_b"]))
+        if "output_a" in row:  # a pairwise file: grade each side on its own, as notebook 01 does
+            pair = PairwiseItem(row["id"], row["instruction"], row["output_a"], row["output_b"])
+            items += single_items_from_pairs([pair], {row["id"]: row["reference"]} if row.get("reference") else None)
         else:
             items.append(SingleItem(row["id"], row["instruction"], row["output"], row.get("reference")))
     return items

@@ -179,81 +179,6 @@ def judge_pairwise(items: Sequence[PairwiseItem], backend: ChatBackend, *, promp
     return PairwiseReport(judgments, backend.name, prompt, swap)
 
 
-VERDICT_PREFIX = "[["
-
-
-def _next_letter_logprobs(model, tokenizer, contexts: Sequence[str], letters: str, *, batch_size: int,
-                          progress: bool) -> list[float]:
-    """``log p(letter | context)`` for every context and letter, flattened context-major.
-
-    When each letter is one token that does not merge with the context's end, one
-    forward pass per context reads all letters; otherwise each letter is scored
-    as a continuation.
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    from .multiple_choice import encode_pair, score_continuations
-
-    encoded = [[encode_pair(tokenizer, c, letter) for letter in letters] for c in contexts]
-    if not all(len(x) == 1 and ids == e[0][0] for e in encoded for ids, x in e):
-        pairs = [(c, letter) for c in contexts for letter in letters]
-        return [ll for ll, _ in score_continuations(model, tokenizer, pairs, batch_size=batch_size, progress=progress)]
-    letter_ids = torch.tensor([x[0] for _, x in encoded[0]])
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    scores: list[float] = [0.0] * (len(contexts) * len(letters))
-    order = sorted(range(len(contexts)), key=lambda i: -len(encoded[i][0][0]))  # little padding per batch
-    for start in tqdm(range(0, len(contexts), batch_size), desc="judge (log-probs)", disable=not progress):
-        rows = [encoded[i][0][0] for i in order[start:start + batch_size]]
-        batch = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)
-        for r, ids in enumerate(rows):
-            batch[r, :len(ids)] = torch.tensor(ids)  # right padding: causal positions never see it
-        with torch.no_grad():
-            logits = model(batch.to(model.device)).logits.float().cpu()
-        for r, (ids, index) in enumerate(zip(rows, order[start:start + batch_size])):
-            log_probs = torch.log_softmax(logits[r, len(ids) - 1], dim=-1)[letter_ids]
-            scores[index * len(letters):(index + 1) * len(letters)] = log_probs.tolist()
-    return scores
-
-
-def judge_pairwise_logprobs(items: Sequence[PairwiseItem], model, tokenizer, *, swap: bool = True,
-                            batch_size: int = 8, progress: bool = True) -> PairwiseReport:
-    """A judge that reads its verdict from next-token probabilities instead of generating an explanation.
-
-    The MT-Bench pairwise prompt is followed by the start of the assistant turn
-    and ``"[["``; the verdict is whichever of ``A``, ``B``, ``C`` is most likely next,
-
-    .. math::  v = \\arg\\max_{t \\in \\{A, B, C\\}} \\log p_\\theta(t \\mid \\text{prompt}, \\texttt{[[}).
-
-    AlpacaEval 2's default annotator reads its preference from the judge's first-token
-    log-probabilities the same way. It always yields a verdict (no parse failures)
-    and costs one forward pass per order, so even a small local model can be
-    measured as a judge; ``replies`` hold the three log-probabilities.
-    """
-    from .multiple_choice import score_continuations
-
-    orders = [(it.output_a, it.output_b) for it in items]
-    if swap:
-        orders += [(it.output_b, it.output_a) for it in items]
-    contexts = [tokenizer.apply_chat_template(pairwise_prompt("mt_bench", it.instruction, first, second),
-                                              tokenize=False, add_generation_prompt=True) + VERDICT_PREFIX
-                for it, (first, second) in zip(list(items) * (2 if swap else 1), orders)]
-    scores = _next_letter_logprobs(model, tokenizer, contexts, "ABC", batch_size=batch_size, progress=progress)
-    name = getattr(model.config, "_name_or_path", "") or model.config.model_type
-    judgments = []
-    for index, item in enumerate(items):
-        labels, replies = [], []
-        for k in range(2 if swap else 1):
-            triple = scores[3 * (index + k * len(items)):3 * (index + k * len(items)) + 3]
-            letter = "ABC"[max(range(3), key=lambda i: triple[i])]
-            labels.append(_to_item_labels(Parsed({"A": "A", "B": "B", "C": "tie"}[letter]), "mt_bench", bool(k)))
-            replies.append(" ".join(f"{t}:{ll:.3f}" for t, ll in zip("ABC", triple)))
-        forward, swapped = labels[0], (labels[1] if swap else None)
-        verdict = "tie" if swap and forward != swapped else forward
-        judgments.append(PairwiseJudgment(item.id, forward, swapped, verdict, replies=replies))
-    return PairwiseReport(judgments, f"logprobs:{name}", "mt_bench", swap)
-
-
 @dataclass
 class SingleJudgment:
     id: str
@@ -272,6 +197,50 @@ def judge_single(items: Sequence[SingleItem], backend: ChatBackend, *,
         parsed = parse_rating(reply)
         judgments.append(SingleJudgment(item.id, parsed.value if parsed.ok else None, parsed.error, reply))
     return judgments
+
+
+REFERENCE_CATEGORIES = ("math", "reasoning")
+"""Categories MT-Bench grades against a reference answer, because judges grade wrong math and logic generously."""
+
+
+def reference_answers(pairs: Sequence[PairwiseItem], human_labels: dict[str, str], *,
+                      categories: Sequence[str] = REFERENCE_CATEGORIES) -> dict[str, str]:
+    """``{pair id: reference}`` for pairs of ``categories``: the answer a person labelled better.
+
+    MT-Bench's references are GPT-4 answers checked by its authors; ours are the
+    answers our human labels (with their one-line reasons) mark as correct. Pairs
+    the human called a tie give no reference.
+    """
+    return {p.id: p.output_a if human_labels[p.id] == "a" else p.output_b
+            for p in pairs if p.category in categories and human_labels.get(p.id) in ("a", "b")}
+
+
+def single_items_from_pairs(pairs: Sequence[PairwiseItem], references: dict[str, str] | None = None
+                            ) -> list[SingleItem]:
+    """Both answers of every pair as single-grading items ``"<pair id>:a"`` and ``"<pair id>:b"``."""
+    references = references or {}
+    return [SingleItem(f"{p.id}:{side}", p.instruction, answer, references.get(p.id), p.category)
+            for p in pairs for side, answer in (("a", p.output_a), ("b", p.output_b))]
+
+
+def ratings_by_human_label(judgments: Sequence[SingleJudgment], items: Sequence[SingleItem],
+                           human_labels: dict[str, str]) -> dict[str, list[float]]:
+    """Ratings of the answers people labelled better and worse, apart for reference-guided grading.
+
+    ``judgments`` and ``items`` are ids ``"<pair id>:a|b"`` (see :func:`single_items_from_pairs`);
+    pairs the human called a tie and unparsed ratings are left out. A judge worth its
+    name rates the "better" groups higher.
+    """
+    graded_with_reference = {it.id for it in items if it.reference is not None}
+    groups: dict[str, list[float]] = {}
+    for judgment in judgments:
+        pair_id, side = judgment.id.rsplit(":", 1)
+        label = human_labels.get(pair_id)
+        if judgment.rating is None or label not in ("a", "b"):
+            continue
+        how = "reference-guided" if judgment.id in graded_with_reference else "no reference"
+        groups.setdefault(f"{'better' if side == label else 'worse'}, {how}", []).append(judgment.rating)
+    return dict(sorted(groups.items()))
 
 
 def make_judge(kind: str = "local", *, model=None, tokenizer=None, model_name: str | None = None,

@@ -58,7 +58,9 @@ class PolicySpec:
     ``principle`` is a key of :data:`PRINCIPLES`, ``"sample"`` (one drawn per
     prompt, seeded by the prompt id, as UltraFeedback does) or ``None`` (no
     system prompt). ``kind="truncated"`` needs no model: it cuts the answer of
-    policy ``source`` to its first ``truncate_words`` words.
+    policy ``source`` to its first ``truncate_words`` words. ``model`` is the
+    model id of an ``"openai"`` policy and the LoRA adapter folder of an ``"sft"``
+    policy (default: the one :class:`PolicyBackends` was given, else notebook 03's).
     """
 
     name: str
@@ -88,8 +90,9 @@ class PolicySpec:
 def default_pool(*, sft_adapter_dir: str | Path | None = None, weak: str = "truncated") -> list[PolicySpec]:
     """The four-policy CPU pool; the SFT model takes the third seat when ``sft_adapter_dir`` holds an adapter."""
     has_sft = sft_adapter_dir is not None and (Path(sft_adapter_dir) / "adapter_config.json").is_file()
+    # The spec names its adapter, so the pool loads the adapter that was checked here and not another default.
     third = (
-        PolicySpec("sft-t0.7", "sft", principle="sample", temperature=0.7)
+        PolicySpec("sft-t0.7", "sft", principle="sample", temperature=0.7, model=str(sft_adapter_dir))
         if has_sft
         else PolicySpec("smol-t1.0", "embedded", principle="sample", temperature=1.0)
     )
@@ -251,13 +254,18 @@ def spec_as_dict(spec: PolicySpec) -> dict:
 
 
 class PolicyBackends:
-    """Builds (and reuses) the chat backend of each policy: one embedded model load serves every embedded policy."""
+    """Builds (and reuses) the chat backend of each policy: one embedded model load serves every embedded policy.
 
-    def __init__(self, *, batch_size: int = 16, sft_adapter_dir: str | Path | None = None, profile=None):
+    ``embedded`` is an already loaded ``(model, tokenizer)`` to use as the embedded
+    model; ``profile`` decides the base model under an SFT adapter (default: the active profile).
+    """
+
+    def __init__(self, *, batch_size: int = 16, sft_adapter_dir: str | Path | None = None, profile=None,
+                 embedded=None):
         self.batch_size = batch_size
         self.sft_adapter_dir = sft_adapter_dir
         self.profile = profile
-        self._embedded = None
+        self._embedded = embedded
 
     def embedded(self):
         """``(model, tokenizer)`` of the embedded model, loaded once."""
@@ -276,7 +284,7 @@ class PolicyBackends:
             from ..chat_template import apply_zephyr_template
             from ..sft import load_sft_model
 
-            model, tokenizer = load_sft_model(self.sft_adapter_dir, self.profile)
+            model, tokenizer = load_sft_model(spec.model or self.sft_adapter_dir, self.profile)
             tokenizer = apply_zephyr_template(tokenizer)
         elif spec.kind == "tiny_random":
             from ..models import build_tiny_model

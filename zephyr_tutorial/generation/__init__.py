@@ -24,6 +24,7 @@ from zephyr_tutorial.generation.datasets import (
 from zephyr_tutorial.generation.self_instruct import (
     SelfInstructConfig,
     SelfInstructResult,
+    blacklist_hit,
     bootstrap_instructions,
     clean_instruction,
     rejection_reason,
@@ -33,6 +34,7 @@ from zephyr_tutorial.generation.ultrachat import (
     GenerationStats,
     UltraChatConfig,
     clean_user_message,
+    continuable_prefix,
     dialogue_id,
     generate_ultrachat,
     grow_dialogues,
@@ -42,7 +44,7 @@ from zephyr_tutorial.generation.ultrachat import (
 __all__ = [
     "SECTORS", "SFT_SPLITS", "load_seed_prompts", "load_sft_split", "load_ultrachat_200k", "prompt_id_for",
     "save_sft_splits", "shipped_sft_path", "split_train_test", "to_sft_row", "SelfInstructConfig",
-    "SelfInstructResult", "bootstrap_instructions", "clean_instruction", "rejection_reason", "distinct_n",
-    "pairwise_rouge_l", "rouge_l", "GenerationStats", "UltraChatConfig", "clean_user_message", "dialogue_id",
+    "SelfInstructResult", "blacklist_hit", "bootstrap_instructions", "clean_instruction", "rejection_reason", "distinct_n",
+    "pairwise_rouge_l", "rouge_l", "GenerationStats", "UltraChatConfig", "clean_user_message", "continuable_prefix", "dialogue_id",
     "generate_ultrachat", "grow_dialogues", "user_simulator_request", "register_cli",
 ]

@@ -1,9 +1,12 @@
 """``zephyr-tutorial generate`` (resumable) and ``zephyr-tutorial filter`` (prints per-filter counts).
 
-Example: the dataset shipped in ``data/sft/`` was made with::
+Example (``data/sft/README.md`` records the exact commands of the shipped dataset)::
 
-    zephyr-tutorial generate --seeds data/seed_prompts.jsonl --out raw.jsonl --turns 3 --dialogues-per-seed 3
-    zephyr-tutorial filter --in raw.jsonl --out filtered.jsonl --splits data/sft
+    zephyr-tutorial generate --seeds data/seed_prompts.jsonl --out raw.jsonl --turns 2 --dialogues-per-seed 3
+    zephyr-tutorial filter --in raw.jsonl --out filtered.jsonl --splits data/sft --seed 42
+
+``--continue-from`` grows an earlier run's dialogues (e.g. single-turn ones) by
+more turns instead of regenerating their first replies.
 """
 
 from __future__ import annotations
@@ -72,11 +75,20 @@ def _generate_command(args) -> int:
         assistant_sampling=SamplingConfig(args.max_new_tokens, args.temperature, 0.95, args.seed),
         user_sampling=SamplingConfig(48, max(args.temperature, 0.9), 0.95, args.seed + 1),
     )
+    earlier = None
+    if args.continue_from:
+        from zephyr_tutorial.data import read_jsonl
+
+        try:
+            earlier = read_jsonl(args.continue_from)
+        except DataError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     stats = generate_ultrachat(seeds, args.out, backend, config=config, dialogues_per_seed=args.dialogues_per_seed,
-                               limit=args.limit, chunk_size=args.chunk_size)
-    print(f"{stats.written} dialogues written ({stats.already_done} were already there) to {args.out} in "
-          f"{stats.seconds:.0f} s, {stats.tokens_per_second:.1f} generated tokens/s, "
-          f"{stats.ended_early} ended early")
+                               limit=args.limit, chunk_size=args.chunk_size, continue_from=earlier)
+    continued = f", {stats.continued} continued from {args.continue_from}" if args.continue_from else ""
+    print(f"{stats.written} dialogues written ({stats.already_done} were already there{continued}) to {args.out} in "
+          f"{stats.seconds:.0f} s, {stats.tokens_per_second:.1f} generated tokens/s, {stats.ended_early} ended early")
     return 0
 
 
@@ -125,6 +137,9 @@ def register_cli(subparsers) -> None:
     generate.add_argument("--batch-size", type=int, default=None, help="local backend batch (default: profile's)")
     generate.add_argument("--chunk-size", type=int, default=16, help="dialogues written together")
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--continue-from", default=None, metavar="FILE",
+                          help="JSONL of an earlier run (e.g. single-turn): a dialogue with the same id and no "
+                               "truncated reply is continued by the loop instead of regenerated")
     generate.set_defaults(handler=_generate_command)
 
     filt = subparsers.add_parser("filter", help="truecase, drop disclaimers/truncated/duplicate dialogues, "

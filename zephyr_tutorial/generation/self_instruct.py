@@ -27,11 +27,30 @@ from zephyr_tutorial.backends import ChatBackend, SamplingConfig
 from zephyr_tutorial.data import ResumableJsonlWriter
 from zephyr_tutorial.generation.similarity import rouge_l, words
 
-# Tasks a text-only model cannot perform (after the self-instruct paper's list).
+# Tasks a text-only model cannot perform (after the self-instruct paper's list), matched as whole words:
+# "file" does not hit "profile", nor "image" "imagine".
 DEFAULT_BLACKLIST = (
     "image", "images", "picture", "pictures", "photo", "photos", "graph", "graphs", "file", "files",
-    "map", "maps", "draw", "drawing", "plot", "video", "videos", "audio", "music", "song recording",
+    "draw", "drawing", "video", "videos", "audio", "music", "song recording",
     "flowchart", "diagram", "go to", "website", "url", "link",
+)
+
+# Words that name a picture only in some contexts get a regular expression for those contexts instead of a plain
+# keyword: "a map of Peru", "this map", "a treasure map" ask for an image, but "map a function over a list",
+# "map each key to", "map out a plan", "a hash map", "the map function", "roadmap" and "mapping" are text tasks;
+# "plot the data" asks for a chart, but "the plot of Hamlet" or "a plot twist" are about stories.
+_DETERMINER = r"(?:a|an|the|this|that|these|those|my|your|our|their|his|her|its|one)"
+_MAP_KIND = r"(?:world|street|road|city|country|topographic|topographical|political|physical|treasure|weather|mind|site|star|contour|interactive|heat|tourist|subway|metro|hiking|trail)"
+DEFAULT_BLACKLIST_PATTERNS = (
+    # a map as a picture: after a determiner or a kind of map, or "map(s) of"; not the map function or the data
+    # structure ("the map function", "map()", "a map and a set")
+    rf"\b(?:{_DETERMINER}|{_MAP_KIND})\s+maps?\b(?!\s*\()(?!\s+(?:function|method|object|type|data structure|class|key)s?\b)"
+    r"(?!\s+(?:and|or|vs\.?|versus)\s+(?:an?\s+)?(?:set|list|dict|dictionary|array|vector|filter|reduce)\b)"
+    r"|\bmaps?\s+of\b",
+    # to plot data or a curve (a chart), not the plot of a story ("plot points", "plot twist")
+    r"\bplot(?:s|ted|ting)?\s+(?:\w+\s+){0,2}(?:data|graph|chart|function|curve|values|results|histogram|scatter)\b"
+    rf"|\bplot(?:s|ted|ting)?\s+(?:{_DETERMINER}|these|\d+)\s+(?:\w+\s+)?points\b"
+    r"|\bplot(?:s|ted|ting)?\s+(?:\w+\s+){1,3}(?:against|versus|vs)\b",
 )
 
 FEW_SHOT_TEMPLATE = (
@@ -49,6 +68,9 @@ class SelfInstructConfig:
     min_words: int = 3
     max_words: int = 150
     blacklist: Sequence[str] = DEFAULT_BLACKLIST
+    """Keywords matched as whole words (case-insensitive)."""
+    blacklist_patterns: Sequence[str] = DEFAULT_BLACKLIST_PATTERNS
+    """Regular expressions for words that are a blacklisted task only in some contexts (e.g. "map", "plot")."""
     template: str = FEW_SHOT_TEMPLATE
     sampling: SamplingConfig = SamplingConfig(max_new_tokens=64, temperature=1.0, top_p=0.95, seed=0)
     requests_per_round: int = 16
@@ -65,6 +87,20 @@ def clean_instruction(text: str) -> str:
     return text
 
 
+def blacklist_hit(candidate: str, config: SelfInstructConfig) -> str | None:
+    """The blacklisted words ``candidate`` contains (a keyword or a pattern's context), else ``None``."""
+    lowered = " " + " ".join(words(candidate)) + " "
+    for term in config.blacklist:
+        if f" {' '.join(words(term))} " in lowered:
+            return term
+    text = " ".join(candidate.split())
+    for pattern in config.blacklist_patterns:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if found:
+            return found.group(0)
+    return None
+
+
 def rejection_reason(candidate: str, kept_tokens: Sequence[Sequence[str]], config: SelfInstructConfig) -> str | None:
     """Why ``candidate`` is not kept (``"empty"``, ``"too short"``, ``"too long"``, ``"blacklist"``,
     ``"punctuation start"``, ``"too similar"``) or ``None`` if it is."""
@@ -75,8 +111,7 @@ def rejection_reason(candidate: str, kept_tokens: Sequence[Sequence[str]], confi
         return "too short"
     if len(tokens) > config.max_words:
         return "too long"
-    lowered = " " + " ".join(tokens) + " "
-    if any(f" {' '.join(words(term))} " in lowered for term in config.blacklist):
+    if blacklist_hit(candidate, config) is not None:
         return "blacklist"
     if not candidate[0].isalnum():
         return "punctuation start"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -89,15 +90,45 @@ def user_simulator_request(messages: Sequence[dict], config: UltraChatConfig) ->
 
 _LABEL = re.compile(r"^\s*(?:\*\*)?(?:user|next message|follow[- ]up(?: question)?|question|message)\s*:(?:\*\*)?\s*", re.I)
 _QUOTES = "\"'“”‘’"
+# a turn label at the start of a line: where a small model starts writing the next turns of the play itself
+_TURN_LABEL = re.compile(r"^\s*(?:\*\*)?(user|assistant)\s*:(?:\*\*)?", re.I | re.M)
+# "Here's a possible follow-up:" / "Here is a continuation of the conversation." -- talk about the message
+_META = re.compile(
+    r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is) (?:a|an|the|my|one)\b[^\n]{0,80}?"
+    r"\b(?:message|follow[- ]up|question|continuation|extension|response|reply|request|version)\b[^\n]*$",
+    re.I,
+)
 
 
 def clean_user_message(text: str) -> str:
-    """Strip what small models wrap around the message: a ``User:`` label, quotes, a made-up assistant reply."""
+    """The simulated user's message without what small models wrap around it.
+
+    Strips a ``User:`` label and quotes; keeps only the first turn when the
+    model goes on to write ``Assistant:``/``User:`` turns itself; drops a
+    preamble line about the message ("Here's a possible follow-up:") and
+    returns ``""`` (unusable) when that preamble is all there is.
+    """
+    text = text.strip()
+    lines = text.split("\n", 1)
+    if _META.match(lines[0]):
+        rest = lines[1] if len(lines) > 1 else ""
+        if not rest.strip() and ":" in lines[0]:  # "Here is my question: why?" on one line
+            rest = lines[0].split(":", 1)[1]
+        text = rest.strip()
     text = _LABEL.sub("", text.strip())
-    text = re.split(r"\n\s*(?:\*\*)?assistant\s*:", text, maxsplit=1, flags=re.I)[0].strip()
+    label = _TURN_LABEL.search(text)
+    if label:  # cut at the first made-up turn that follows the message
+        text = text[: label.start()].strip()
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
     return text
+
+
+def repeats_earlier_user_message(text: str, messages: Sequence[dict]) -> bool:
+    """Whether ``text`` only restates a user message already in the dialogue (case/space-insensitive)."""
+    normalized = " ".join(text.lower().split()).strip(" ?.!")
+    return any(" ".join(m["content"].lower().split()).strip(" ?.!") == normalized
+               for m in messages if m["role"] == "user")
 
 
 def _with_system(messages: Sequence[dict], system_prompt: str | None) -> list[dict]:
@@ -111,6 +142,8 @@ class GenerationStats:
     requested: int = 0
     already_done: int = 0
     written: int = 0
+    continued: int = 0
+    """Dialogues that started from an earlier run's complete dialogue (``continue_from``) instead of the bare seed."""
     ended_early: int = 0
     """Dialogues that stopped before ``turns`` because the user simulator wrote nothing usable."""
     generated_tokens: int = 0
@@ -122,48 +155,121 @@ class GenerationStats:
         return self.generated_tokens / self.seconds if self.seconds else 0.0
 
 
+def _assistant_turns(messages: Sequence[dict]) -> int:
+    return sum(m["role"] == "assistant" for m in messages)
+
+
 def grow_dialogues(
     prompts: Sequence[str],
     assistant: ChatBackend,
     user_simulator: ChatBackend | None = None,
     config: UltraChatConfig = UltraChatConfig(),
     stats: GenerationStats | None = None,
+    prefixes: Sequence[dict | None] | None = None,
 ) -> list[dict]:
     """Run the loop for a batch of opening prompts; return one ``{"messages", "finish_reasons"}`` per prompt.
 
-    Each turn makes one batched call per role. A dialogue whose simulated user
+    Each step makes one batched call per role. A dialogue whose simulated user
     message comes back empty stops early (it still ends with an assistant reply).
+
+    ``prefixes[i]``, when given, is a dialogue already started for ``prompts[i]``
+    (``{"messages", "finish_reasons"}`` ending with an assistant reply, e.g. a
+    single-turn row of an earlier run): the loop continues it with the user
+    simulator instead of answering the bare prompt again, until it holds
+    ``config.turns`` assistant replies. Dialogues at different depths share the
+    same batched calls: step ``t`` answers every dialogue that ends with a user
+    message, then asks the simulator to continue every dialogue still short of
+    ``turns`` replies.
     """
     user_simulator = user_simulator or assistant
     stats = stats or GenerationStats()
-    dialogues = [{"messages": [{"role": "user", "content": p}], "finish_reasons": []} for p in prompts]
+    if prefixes is not None and len(prefixes) != len(prompts):
+        raise ValueError("prefixes must have one entry (or None) per prompt")
+    dialogues = []
+    for i, prompt in enumerate(prompts):
+        prefix = prefixes[i] if prefixes is not None else None
+        if prefix is None:
+            dialogues.append({"messages": [{"role": "user", "content": prompt}], "finish_reasons": []})
+            continue
+        messages = [dict(m) for m in prefix["messages"]]
+        if not messages or messages[0]["role"] != "user" or messages[0]["content"] != prompt:
+            raise ValueError(f"prefix {i} does not start with its prompt")
+        if messages[-1]["role"] != "assistant":
+            raise ValueError(f"prefix {i} does not end with an assistant reply")
+        dialogues.append({"messages": messages, "finish_reasons": list(prefix["finish_reasons"])})
     active = list(range(len(dialogues)))
-    for turn in range(config.turns):
-        sampling = config.assistant_sampling
-        if sampling.seed is not None:
-            sampling = SamplingConfig(sampling.max_new_tokens, sampling.temperature, sampling.top_p, sampling.seed + turn)
-        replies = assistant.chat([_with_system(dialogues[i]["messages"], config.assistant_system_prompt) for i in active], sampling)
-        for i, reply in zip(active, replies):
-            dialogues[i]["messages"].append({"role": "assistant", "content": reply.text})
-            dialogues[i]["finish_reasons"].append(reply.finish_reason)
-            stats.generated_tokens += reply.completion_tokens
-        if turn == config.turns - 1:
+    for step in range(config.turns):
+        asking = [i for i in active if dialogues[i]["messages"][-1]["role"] == "user"]
+        if asking:
+            sampling = config.assistant_sampling
+            if sampling.seed is not None:
+                sampling = SamplingConfig(sampling.max_new_tokens, sampling.temperature, sampling.top_p,
+                                          sampling.seed + step)
+            replies = assistant.chat(
+                [_with_system(dialogues[i]["messages"], config.assistant_system_prompt) for i in asking], sampling)
+            for i, reply in zip(asking, replies):
+                dialogues[i]["messages"].append({"role": "assistant", "content": reply.text})
+                dialogues[i]["finish_reasons"].append(reply.finish_reason)
+                stats.generated_tokens += reply.completion_tokens
+        continuing = [i for i in active if _assistant_turns(dialogues[i]["messages"]) < config.turns]
+        if not continuing or step == config.turns - 1:
             break
-        requests = [user_simulator_request(dialogues[i]["messages"], config) for i in active]
+        requests = [user_simulator_request(dialogues[i]["messages"], config) for i in continuing]
         followups = user_simulator.chat(requests, config.user_sampling)
-        still_active = []
-        for i, followup in zip(active, followups):
+        for i, followup in zip(continuing, followups):
             stats.generated_tokens += followup.completion_tokens
             text = clean_user_message(followup.text)
-            if text:
+            # a follow-up that restates an earlier question would only make the assistant repeat itself
+            if text and not repeats_earlier_user_message(text, dialogues[i]["messages"]):
                 dialogues[i]["messages"].append({"role": "user", "content": text})
-                still_active.append(i)
             else:
                 stats.ended_early += 1
-        active = still_active
+                active.remove(i)
         if not active:
             break
     return dialogues
+
+
+def continuable_prefix(row: dict | None, seed: dict, model: str, turns: int) -> dict | None:
+    """``row`` (an earlier run's dialogue with the same id) as a prefix to continue, or ``None`` to start afresh.
+
+    Only a dialogue worth extending is reused: same opening prompt, same
+    assistant model, roles in order ending with an assistant reply, no reply
+    cut at the token limit (the cleaning filter would drop the whole dialogue
+    later anyway), and fewer than ``turns`` replies.
+    """
+    from zephyr_tutorial.filtering import structure_problem
+
+    if row is None or row.get("prompt") != seed["prompt"] or row.get("model") not in (None, model):
+        return None
+    messages, reasons = row.get("messages"), row.get("finish_reasons")
+    if not isinstance(messages, list) or not isinstance(reasons, list) or structure_problem(messages) is not None:
+        return None
+    if messages[0]["content"] != seed["prompt"] or "length" in reasons:
+        return None
+    if len(reasons) != _assistant_turns(messages) or _assistant_turns(messages) >= turns:
+        return None
+    return {"messages": messages, "finish_reasons": reasons}
+
+
+def _config_for_chunk(config: UltraChatConfig, ids: Sequence[str]) -> UltraChatConfig:
+    """``config`` with sampling seeds offset by a hash of the chunk's dialogue ids.
+
+    A batched call draws all its rows from one seeded random stream, so two
+    chunks holding the same prompts in the same order (sample 1 and sample 2
+    of the same seeds) would otherwise sample identical dialogues. The ids
+    include the sample number, so each chunk gets its own stream, and the same
+    chunk gets the same one again.
+    """
+    from dataclasses import replace
+
+    offset = zlib.crc32("\n".join(ids).encode("utf-8")) % 1_000_003
+    shifted = {}
+    for name in ("assistant_sampling", "user_sampling"):
+        sampling = getattr(config, name)
+        if sampling.seed is not None:
+            shifted[name] = replace(sampling, seed=sampling.seed + offset)
+    return replace(config, **shifted)
 
 
 def generate_ultrachat(
@@ -176,6 +282,7 @@ def generate_ultrachat(
     dialogues_per_seed: int = 1,
     limit: int | None = None,
     chunk_size: int = 16,
+    continue_from: Sequence[dict] | None = None,
     progress: bool = True,
 ) -> GenerationStats:
     """Grow dialogues from ``seeds`` (rows with ``id``, ``prompt``, optional ``sector``) into ``out_path``.
@@ -184,7 +291,13 @@ def generate_ultrachat(
     chunk of ``chunk_size`` dialogues is appended as soon as it is finished,
     so a kill loses at most the chunk in flight (it is redone on restart).
     Rows carry the ultrachat_200k fields plus ``id``, ``sector``, ``strategy``,
-    ``model`` and ``finish_reasons`` (used by the truncation filter).
+    ``model``, ``finish_reasons`` (used by the truncation filter) and
+    ``prefix_turns`` (assistant replies taken over from ``continue_from``).
+
+    ``continue_from``: rows of an earlier run (e.g. a single-turn one). A
+    dialogue whose id is there and passes :func:`continuable_prefix` is
+    continued by the loop rather than regenerated, which saves its first
+    replies; any other dialogue starts from its seed.
     """
     from tqdm.auto import tqdm
 
@@ -197,11 +310,20 @@ def generate_ultrachat(
     with ResumableJsonlWriter(out_path, id_field="id") as writer:
         todo = [job for job in jobs if dialogue_id(job[0]["id"], job[1]) not in writer.done_ids]
         stats.already_done = len(jobs) - len(todo)
+        earlier = {str(row.get("id")): row for row in continue_from or ()}
+        prefixes = {
+            dialogue_id(seed["id"], k): continuable_prefix(earlier.get(dialogue_id(seed["id"], k)), seed,
+                                                           assistant.name, config.turns)
+            for seed, k in todo
+        }
         bar = tqdm(total=len(jobs), initial=stats.already_done, desc="dialogues", unit="dlg", disable=not progress)
         for chunk_start in range(0, len(todo), chunk_size):
             chunk = todo[chunk_start : chunk_start + chunk_size]
-            grown = grow_dialogues([seed["prompt"] for seed, _ in chunk], assistant, user_simulator, config, stats)
-            for (seed, sample), dialogue in zip(chunk, grown):
+            chunk_prefixes = [prefixes[dialogue_id(seed["id"], k)] for seed, k in chunk]
+            grown = grow_dialogues([seed["prompt"] for seed, _ in chunk], assistant, user_simulator,
+                                   _config_for_chunk(config, [dialogue_id(seed["id"], k) for seed, k in chunk]), stats,
+                                   prefixes=chunk_prefixes)
+            for (seed, sample), dialogue, prefix in zip(chunk, grown, chunk_prefixes):
                 writer.append({
                     "id": dialogue_id(seed["id"], sample),
                     "prompt": seed["prompt"],
@@ -211,8 +333,10 @@ def generate_ultrachat(
                     "strategy": "ultrachat",
                     "model": assistant.name,
                     "finish_reasons": dialogue["finish_reasons"],
+                    "prefix_turns": len(prefix["finish_reasons"]) if prefix else 0,
                 })
                 stats.written += 1
+                stats.continued += prefix is not None
             stats.seconds = time.perf_counter() - start
             bar.update(len(chunk))
             bar.set_postfix(tok_s=f"{stats.tokens_per_second:.0f}")

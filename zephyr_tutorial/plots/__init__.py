@@ -6,9 +6,12 @@ creates its own figure and never calls ``plt.show()`` (Jupyter displays the
 returned figure).
 """
 
-from .setup import plot_parameter_breakdown  # noqa: F401
-from .evaluation import plot_win_rates, plot_position_bias, plot_agreement, plot_mc_accuracy_by_category, plot_mc_margins  # noqa: F401
-from .generation import plot_turn_lengths, plot_similarity_histograms, plot_distinct_n, plot_filter_counts  # noqa: F401
-from .sft import plot_sft_curves, plot_memory_breakdown  # noqa: F401
-from .feedback import plot_rating_distributions, plot_score_margins, plot_aspect_correlations, plot_chosen_policies  # noqa: F401
-from .dpo import plot_dpo_losses, plot_dpo_training_dynamics, plot_dpo_ablation, DPO_LOSS_COLORS  # noqa: F401
+from .dpo import DPO_LOSS_COLORS, plot_dpo_ablation, plot_dpo_losses, plot_dpo_training_dynamics
+from .evaluation import (plot_agreement, plot_mc_accuracy_by_category, plot_mc_margins, plot_position_bias,
+                         plot_single_ratings, plot_win_rates)
+from .feedback import plot_aspect_correlations, plot_chosen_policies, plot_rating_distributions, plot_score_margins
+from .generation import plot_distinct_n, plot_filter_counts, plot_similarity_histograms, plot_turn_lengths
+from .setup import plot_parameter_breakdown
+from .sft import plot_answer_endings, plot_memory_breakdown, plot_sft_curves
+
+__all__ = [name for name in dir() if name.startswith("plot_")] + ["DPO_LOSS_COLORS"]

@@ -90,3 +90,23 @@ def plot_mc_margins(report):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_single_ratings(groups, *, low=1, high=10, title="MT-Bench single-answer ratings"):
+    """One column per ``{group name: ratings}``: every rating as a dot, the mean with ±1 standard-error bars."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(1.5 + 1.6 * len(groups), 3.5))
+    spread = np.random.default_rng(0)  # fixed horizontal jitter, so that equal ratings do not hide each other
+    for position, ratings in enumerate(groups.values()):
+        ratings = np.asarray(list(ratings), float)
+        ax.scatter(position + spread.uniform(-0.15, 0.15, len(ratings)), ratings, s=14, alpha=0.6, color="tab:blue")
+        stderr = ratings.std(ddof=1) / np.sqrt(len(ratings)) if len(ratings) > 1 else 0.0
+        ax.errorbar(position + 0.3, ratings.mean(), yerr=stderr, fmt="o", color="black", capsize=4)
+    ax.set_xticks(range(len(groups)), list(groups), rotation=15, ha="right")
+    ax.set_ylim(low - 0.5, high + 0.5)
+    ax.set_ylabel(f"rating ({low}-{high})")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def plot_sft_curves(curves: dict):
     """Loss and mean token accuracy per step (``zephyr_tutorial.sft.training_curves`` output), side by side."""
     import matplotlib.pyplot as plt
@@ -29,5 +30,25 @@ def plot_memory_breakdown(estimates: dict, title: str = "Estimated training memo
         bottoms = [b + v for b, v in zip(bottoms, values)]
     axis.set(ylabel="GiB", title=title)
     axis.legend(fontsize=8, ncol=2)
+    figure.tight_layout()
+    return figure
+
+
+def plot_answer_endings(budgets, shares: dict, marks: dict | None = None,
+                        title: str = "Answers ended by EOS within the budget"):
+    """Share of answers ended by EOS within ``k`` tokens, for each ``k`` in ``budgets``: one line per label.
+
+    ``shares`` maps a label ("training replies", "before SFT", ...) to the shares at ``budgets``
+    (``zephyr_tutorial.sft.ended_within``); ``marks`` maps a name to a budget drawn as a dashed vertical line.
+    """
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    for label, values in shares.items():
+        axis.step(list(budgets), values, where="post", label=label)
+    for i, (name, budget) in enumerate((marks or {}).items()):
+        axis.axvline(budget, linestyle="--", color=f"C{len(shares) + i}", label=name)
+    axis.set(xlabel="max_new_tokens", ylabel="share ended by EOS", ylim=(-0.02, 1.02), title=title)
+    axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     return figure

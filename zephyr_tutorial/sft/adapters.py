@@ -63,7 +63,12 @@ def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 64, batch_
 
 
 def template_adherence(completions) -> dict[str, float]:
-    """Share of answers that end with EOS within the budget and never invent a new turn marker."""
+    """Share of answers that end with EOS within the budget and never invent a new turn marker.
+
+    ``stops_with_eos`` depends on the budget the answers were generated with: size it from the trained replies
+    (:func:`~zephyr_tutorial.sft.comparison.answer_budget`), or an SFT model that learned their length is cut
+    before it can stop.
+    """
     markers = ("<|user|>", "<|system|>", "<|assistant|>", "<|im_start|>", "user\n")
     stopped = [c.finish_reason == "stop" for c in completions]
     clean = [not any(marker in c.text for marker in markers) for c in completions]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
 
+from ..runtime import output_dir
 from .data import load_sft_splits
 from .training import train_sft
 
@@ -12,23 +15,14 @@ DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "sft_cpu.y
 
 
 def load_recipe(path: str | os.PathLike, overrides: dict | None = None) -> dict:
-    """A YAML recipe: ``profile``, ``profile_overrides`` (Profile fields) and ``trainer`` (SFTConfig fields)."""
-    import yaml
+    """An SFT recipe (format: :mod:`zephyr_tutorial.recipes`), every key checked, ``overrides`` applied.
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe {path} not found")
-    with open(path, encoding="utf-8") as handle:
-        recipe = yaml.safe_load(handle) or {}
-    unknown = set(recipe) - {"profile", "profile_overrides", "trainer", "packing", "data_folder"}
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}")
-    recipe.setdefault("profile_overrides", {})
-    recipe.setdefault("trainer", {})
-    for key, value in (overrides or {}).items():
-        section = "profile_overrides" if key in _profile_fields() else "trainer"
-        recipe[section][key] = value
-    return recipe
+    An override goes to the top level when it names a top-level key (``packing``, ``quantization``...), to
+    ``model`` for ``from_pretrained`` arguments, to ``profile_overrides`` for Profile fields, else to ``trainer``.
+    """
+    from ..recipes import load_recipe as load_any_recipe
+
+    return load_any_recipe(path, "sft", overrides)
 
 
 def _profile_fields() -> set[str]:
@@ -40,17 +34,30 @@ def _profile_fields() -> set[str]:
 
 
 def run_recipe(recipe: dict, profile=None):
-    """Train as a recipe says; returns ``(trainer, adapter_path)``."""
-    from ..profiles import active_profile
+    """Train as a recipe says; returns ``(trainer, adapter_path)``.
 
-    profile = (profile or active_profile(recipe.get("profile"))).with_overrides(**recipe["profile_overrides"])
+    With a ``model`` section TRL loads the model (:func:`zephyr_tutorial.recipes.training.run_sft`, the final
+    weights go to ``<output_dir>/final``); without one, the profile's model is loaded our way, the notebooks' path.
+    """
+    from ..recipes import recipe_profile
+
+    profile = recipe_profile(recipe) if profile is None else profile.with_overrides(**recipe["profile_overrides"])
+    trainer_settings = dict(recipe["trainer"])
+    run_dir = trainer_settings.pop("output_dir", None)
+    if recipe.get("model") is not None:
+        from ..recipes.training import run_sft
+
+        return run_sft(recipe, profile, run_dir or output_dir("sft", "checkpoints"))
     splits = load_sft_splits(profile, recipe.get("data_folder"))
-    return train_sft(profile, splits["train"], packing=bool(recipe.get("packing", False)), **recipe["trainer"])
+    return train_sft(profile, splits["train"], packing=bool(recipe.get("packing", False)), run_dir=run_dir,
+                     **trainer_settings)
 
 
 TRAINER_CLI_OPTIONS = ("lr_scheduler_type", "warmup_steps", "save_steps", "logging_steps", "weight_decay",
                        "max_grad_norm", "optim", "packing_strategy", "output_dir")
-RECIPE_CLI_OPTIONS = ("packing", "data_folder")
+RECIPE_CLI_OPTIONS = ("packing", "data_folder", "profile", "model_name_or_path", "attn_implementation")
+SECTION_SWITCHES = ("quantization", "lora")
+"""``--quantization null`` / ``--lora null`` switch a section off, so these options have no "unset" value of None."""
 
 
 def _parse_value(text: str):
@@ -67,18 +74,21 @@ def _parse_value(text: str):
 
 
 def _sft_command(args) -> int:
-    recipe = load_recipe(args.config)
-    for key, value in vars(args).items():
-        if key in {"config", "handler", "command"} or value is None:
-            continue
-        if key in RECIPE_CLI_OPTIONS:
-            recipe[key] = value
-        elif key == "output_dir":
-            recipe["trainer"]["run_dir"] = value
-        else:
-            recipe["profile_overrides" if key in _profile_fields() else "trainer"][key] = value
+    from ..recipes import RecipeError
+
+    overrides = {key: value for key, value in vars(args).items()
+                 if key not in {"config", "handler", "command"} and (value is not None or key in SECTION_SWITCHES)}
+    try:
+        recipe = load_recipe(args.config, overrides)
+    except (RecipeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     trainer, adapter = run_recipe(recipe)
-    print(f"trained {trainer.state.global_step} steps; adapter saved to {adapter}")
+    from ..recipes.training import report_ranks
+
+    print(report_ranks(trainer, "sft"))
+    if trainer.is_world_process_zero():
+        print(f"trained {trainer.state.global_step} steps; adapter saved to {adapter}")
     return 0
 
 
@@ -86,10 +96,13 @@ def register_cli(subparsers) -> None:
     """``zephyr-tutorial sft --config FILE.yaml [--key value ...]``: run SFT from a recipe, overriding fields.
 
     ``--key`` is any Profile field (``--max_steps 10``, ``--lora_r 8``), ``--packing true``,
-    ``--data_folder DIR`` or one of a few SFTConfig fields (``TRAINER_CLI_OPTIONS``).
+    ``--data_folder DIR``, ``--profile NAME``, ``--model_name_or_path PATH`` (TRL then loads that model),
+    ``--quantization null`` / ``--lora null`` or one of a few SFTConfig fields (``TRAINER_CLI_OPTIONS``).
     """
     parser = subparsers.add_parser("sft", help="supervised fine-tuning (QLoRA) from a YAML recipe")
     parser.add_argument("--config", default=str(DEFAULT_RECIPE), help="recipe file (default: the shipped cpu recipe)")
     for name in sorted(_profile_fields() - {"name", "description", "extra"}) + [*RECIPE_CLI_OPTIONS, *TRAINER_CLI_OPTIONS]:
         parser.add_argument(f"--{name}", type=_parse_value, default=None, metavar="VALUE")
+    for name in SECTION_SWITCHES:
+        parser.add_argument(f"--{name}", type=_parse_value, default=argparse.SUPPRESS, metavar="null")
     parser.set_defaults(handler=_sft_command)
