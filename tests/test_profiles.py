@@ -46,3 +46,18 @@ def test_overrides_make_a_copy_and_reject_unknown_fields():
     assert shorter.max_steps == 3 and cpu.max_steps != 3
     with pytest.raises(TypeError):
         cpu.with_overrides(not_a_field=1)
+
+
+def test_sft_and_dpo_trainers_share_the_profile_settings(tmp_path):
+    from zephyr_tutorial.dpo.training import dpo_config
+    from zephyr_tutorial.profiles import trainer_arguments
+    from zephyr_tutorial.sft.training import sft_config
+
+    profile = get_profile("cpu").with_overrides(max_steps=7, per_device_batch_size=3, seed=11)
+    shared = trainer_arguments(profile, tmp_path)
+    assert shared["use_cpu"] and not shared["bf16"], "the cpu profile never trains on a GPU"
+    for config in (sft_config(profile, tmp_path), dpo_config(profile, tmp_path)):
+        assert (config.max_steps, config.per_device_train_batch_size, config.seed, config.use_cpu) == (7, 3, 11, True)
+        assert config.activation_checkpointing == profile.gradient_checkpointing
+    assert sft_config(profile, tmp_path).learning_rate == profile.sft_learning_rate
+    assert dpo_config(profile, tmp_path).beta == profile.dpo_beta

@@ -172,6 +172,39 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def trains_on_gpu(profile: Profile) -> bool:
+    """Whether a trainer built from ``profile`` uses the GPU: the profile asks for CUDA and one is visible."""
+    return profile.device == "cuda" and _cuda_available()
+
+
+def trainer_arguments(profile: Profile, run_dir) -> dict:
+    """The ``TrainingArguments`` fields that TRL's SFT and DPO trainers both take from a profile.
+
+    bf16 only on a GPU (CPUs compute it slowly); ``use_cpu`` whenever the profile does not train on a
+    GPU, so a ``cpu``-profile run stays on the CPU even on a machine that has one.
+    """
+    on_gpu = trains_on_gpu(profile)
+    return dict(
+        output_dir=str(run_dir),
+        max_steps=profile.max_steps,
+        num_train_epochs=profile.num_train_epochs,
+        per_device_train_batch_size=profile.per_device_batch_size,
+        per_device_eval_batch_size=profile.per_device_batch_size,
+        gradient_accumulation_steps=profile.gradient_accumulation_steps,
+        activation_checkpointing=profile.gradient_checkpointing,
+        bf16=on_gpu and profile.dtype == "bfloat16",
+        use_cpu=not on_gpu,
+        warmup_steps=0.1,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=10,
+        save_total_limit=2,
+        report_to=[],
+        seed=profile.seed,
+        dataloader_num_workers=0,
+    )
+
+
 def get_profile(name: str) -> Profile:
     """The profile called ``name``; a clear error lists the known ones."""
     try:

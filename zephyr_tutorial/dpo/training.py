@@ -40,34 +40,20 @@ def load_recipe(path: str | os.PathLike = CPU_RECIPE, overrides: dict[str, Any] 
 def dpo_config(profile, run_dir: str | os.PathLike, **overrides):
     """``trl.DPOConfig`` from a profile (beta, learning rate, batch, steps, max length), then ``overrides``.
 
-    CPU-safe defaults: no bf16, no gradient checkpointing, no external loggers.
+    Shared trainer settings come from :func:`zephyr_tutorial.profiles.trainer_arguments` (bf16 only on a GPU,
+    no external loggers).
     Unknown keys raise ``ValueError`` naming them.
     """
-    import torch
     from trl import DPOConfig
 
-    on_gpu = torch.cuda.is_available()
-    values = dict(
-        output_dir=str(run_dir),
+    from ..profiles import trainer_arguments
+
+    values = trainer_arguments(profile, run_dir)
+    values.update(
         beta=profile.dpo_beta,
         learning_rate=profile.dpo_learning_rate,
-        per_device_train_batch_size=profile.per_device_batch_size,
-        per_device_eval_batch_size=profile.per_device_batch_size,
-        gradient_accumulation_steps=profile.gradient_accumulation_steps,
-        max_steps=profile.max_steps,
-        num_train_epochs=profile.num_train_epochs,
         max_length=profile.dpo_max_length,
-        seed=profile.seed,
-        bf16=on_gpu and profile.dtype == "bfloat16",
-        activation_checkpointing=profile.gradient_checkpointing,
         lr_scheduler_type="linear",
-        warmup_steps=0.1,
-        logging_steps=1,
-        save_steps=10,
-        save_total_limit=2,
-        report_to=[],
-        use_cpu=not on_gpu,
-        dataloader_num_workers=0,
     )
     values.update(overrides)
     try:

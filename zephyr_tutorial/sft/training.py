@@ -14,36 +14,20 @@ from .model import default_sft_adapter_dir, load_model_for_training
 
 def sft_config(profile, run_dir: str | os.PathLike, *, packing: bool = False, **overrides):
     """TRL ``SFTConfig`` from the profile: assistant-only loss, optional best-fit-decreasing packing (padding-free)."""
-    import torch
     from trl import SFTConfig
 
-    on_gpu = torch.cuda.is_available() and profile.device == "cuda"
-    settings: dict[str, Any] = dict(
-        output_dir=str(run_dir),
-        max_steps=profile.max_steps,
-        num_train_epochs=profile.num_train_epochs,
-        per_device_train_batch_size=profile.per_device_batch_size,
-        per_device_eval_batch_size=profile.per_device_batch_size,
-        gradient_accumulation_steps=profile.gradient_accumulation_steps,
+    from ..profiles import trainer_arguments, trains_on_gpu
+
+    settings: dict[str, Any] = trainer_arguments(profile, run_dir)
+    settings.update(
         learning_rate=profile.sft_learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=0.1,
         max_length=profile.sft_max_length,
         assistant_only_loss=True,
         packing=packing,
         packing_strategy="bfd",
-        activation_checkpointing=profile.gradient_checkpointing,
         # paged 8-bit AdamW moves optimizer pages to CPU RAM on memory spikes; only meaningful on CUDA
-        optim="paged_adamw_8bit" if on_gpu and profile.load_in_4bit else "adamw_torch",
-        bf16=on_gpu and profile.dtype == "bfloat16",
-        use_cpu=not on_gpu,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=10,
-        save_total_limit=2,
-        report_to=[],
-        seed=profile.seed,
-        dataloader_num_workers=0,
+        optim="paged_adamw_8bit" if trains_on_gpu(profile) and profile.load_in_4bit else "adamw_torch",
     )
     settings.update(overrides)
     return SFTConfig(**settings)
