@@ -523,3 +523,24 @@ def test_generate_command_continues_single_turn_rows(tmp_path, openai_server, mo
     assert [r["id"] for r in grown] == [r["id"] for r in rows] and all(len(r["messages"]) == 4 for r in grown)
     assert grown[0]["messages"][:2] == rows[0]["messages"] and [r["prefix_turns"] for r in grown] == [1, 0, 1]
     assert grown[1]["messages"][1]["content"].startswith("Echo (teacher)")
+
+
+def test_vllm_backend_takes_tensor_parallel_size_and_dtype_from_the_profile(monkeypatch):
+    """The wiring only: vLLM needs a GPU (tests/test_vllm_backend.py runs the engine where there is one)."""
+    import argparse
+
+    from zephyr_tutorial import backends
+    from zephyr_tutorial.generation.cli import build_backend
+    from zephyr_tutorial.profiles import get_profile
+
+    built = {}
+
+    class RecordingVLLMBackend:
+        def __init__(self, model, **kwargs):
+            built.update(model=model, **kwargs)
+
+    profile = get_profile("cpu").with_overrides(tensor_parallel_size=4, dtype="bfloat16")
+    monkeypatch.setattr(backends, "VLLMBackend", RecordingVLLMBackend)
+    monkeypatch.setattr("zephyr_tutorial.profiles.active_profile", lambda name=None: profile)
+    build_backend(argparse.Namespace(backend="vllm", model="some/model"))
+    assert built == {"model": "some/model", "tensor_parallel_size": 4, "dtype": "bfloat16"}

@@ -62,6 +62,9 @@ class Profile:
     num_generation_prompts: int
     num_eval_items: int
     seed: int = 42
+    tensor_parallel_size: int = 1
+    """GPUs per vLLM engine (generation and judging). One for 7B models, which fit one GPU and run fastest
+    unsharded; raise it for a judge or generator too large for one GPU (e.g. 4 or 8 for a 70B model)."""
     extra: dict = field(default_factory=dict)
 
     @property

@@ -33,7 +33,7 @@ def build_backend(args, role: str = "assistant"):
 
         if model_id == EMBEDDED_MODEL:
             raise SystemExit("error: --backend vllm needs --model (a hub id or local path)")
-        return VLLMBackend(model_id)
+        return VLLMBackend(model_id, tensor_parallel_size=profile.tensor_parallel_size, dtype=profile.dtype)
     from zephyr_tutorial.backends import TransformersBackend
     from zephyr_tutorial.models import load_causal_lm, load_embedded_model
 
