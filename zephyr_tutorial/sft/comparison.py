@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from ..chat_template import apply_zephyr_template
+from .data import assistant_token_mask
 
 
 def reply_token_lengths(tokenizer, conversations: Iterable, limit: int | None = 1000) -> list[int]:
@@ -26,13 +26,11 @@ def reply_token_lengths(tokenizer, conversations: Iterable, limit: int | None = 
     Only the first ``limit`` conversations are read (tokenizing all of ultrachat_200k would take minutes
     and does not change the distribution).
     """
-    tokenizer = apply_zephyr_template(tokenizer)
     lengths = []
     for i, messages in enumerate(conversations):
         if limit is not None and i >= limit:
             break
-        encoded = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
-        mask = encoded["assistant_masks"]
+        _, mask = assistant_token_mask(tokenizer, messages)
         run = 0
         for bit in [*mask, 0]:  # the trailing 0 closes a reply that ends the conversation
             if bit:
@@ -83,12 +81,10 @@ def eos_probabilities(model, tokenizer, conversations: Iterable) -> dict[str, li
     """
     import torch
 
-    tokenizer = apply_zephyr_template(tokenizer)
     eos = tokenizer.eos_token_id
     result: dict[str, list[float]] = {"at_end": [], "inside": []}
     for messages in conversations:
-        encoded = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
-        ids, mask = encoded["input_ids"], encoded["assistant_masks"]
+        ids, mask = assistant_token_mask(tokenizer, messages)
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0].float()
         p_eos = torch.softmax(logits, dim=-1)[:, eos].tolist()  # p_eos[t - 1] predicts token t

@@ -42,10 +42,16 @@ def load_sft_splits(profile, folder: str | os.PathLike | None = None):
     return DatasetDict(splits)
 
 
-def loss_mask_view(tokenizer, messages, max_length: int | None = None) -> list[tuple[str, bool]]:
-    """``[(token_text, is_trained), ...]`` for one conversation, exactly as TRL masks it with ``assistant_only_loss``."""
+def assistant_token_mask(tokenizer, messages) -> tuple[list[int], list[int]]:
+    """``(input_ids, mask)`` of one conversation in the Zephyr template; mask 1 = trained under ``assistant_only_loss``."""
     encoded = apply_zephyr_template(tokenizer).apply_chat_template(
         messages, return_dict=True, return_assistant_tokens_mask=True
     )
-    ids, mask = encoded["input_ids"][:max_length], encoded["assistant_masks"][:max_length]
+    return encoded["input_ids"], encoded["assistant_masks"]
+
+
+def loss_mask_view(tokenizer, messages, max_length: int | None = None) -> list[tuple[str, bool]]:
+    """``[(token_text, is_trained), ...]`` for one conversation, exactly as TRL masks it with ``assistant_only_loss``."""
+    ids, mask = assistant_token_mask(tokenizer, messages)
+    ids, mask = ids[:max_length], mask[:max_length]
     return [(tokenizer.decode([token]), bool(trained)) for token, trained in zip(ids, mask)]
