@@ -35,18 +35,24 @@ def model_bytes(*models) -> int:
 def run_one(strategy: str, steps: int, pairs: int, adapter: str | None, data: str | None) -> dict:
     from transformers import TrainerCallback
 
-    from zephyr_tutorial.dpo import dpo_config, find_preference_files, load_policy, preference_dataset, read_preferences, train_dpo
-    from zephyr_tutorial.profiles import active_profile
-    from zephyr_tutorial.runtime import current_rss_mb, peak_rss_mb, seed_everything
-    from zephyr_tutorial.sft import ensure_sft_adapter, load_base_model
     import tempfile
 
-    profile = active_profile().with_overrides(max_steps=steps)
+    from zephyr_tutorial.dpo import dpo_config, load_policy, train_dpo
+    from zephyr_tutorial.models import load_base_model
+    from zephyr_tutorial.pipelines import ensure_sft_adapter
+    from zephyr_tutorial.profiles import active_profile
+    from zephyr_tutorial.recipes import default_recipe
+    from zephyr_tutorial.runtime import current_rss_mb, peak_rss_mb, seed_everything
+    from zephyr_tutorial.schemas import find_preference_files, preference_dataset, read_preferences
+
+    profile = active_profile()
+    recipe = default_recipe("dpo", profile)
+    profile = profile.with_overrides(**recipe["profile_overrides"], max_steps=steps)
     seed_everything(profile.seed)
     adapter = adapter or str(ensure_sft_adapter(profile))
     train_file, _ = find_preference_files(data)
     rows = read_preferences(train_file, pairs)
-    model, tokenizer, _ = load_policy(profile, adapter)
+    model, tokenizer, _ = load_policy(profile, recipe, adapter)
     ref_model = None
     if strategy == "copy":
         from peft import PeftModel
@@ -63,7 +69,7 @@ def run_one(strategy: str, steps: int, pairs: int, adapter: str | None, data: st
             step_times.append(time.perf_counter() - self.start)
 
     with tempfile.TemporaryDirectory() as run_dir:
-        args = dpo_config(profile, run_dir, precompute_ref_log_probs=strategy == "precompute", save_strategy="no",
+        args = dpo_config(profile, recipe, run_dir, precompute_ref_log_probs=strategy == "precompute", save_strategy="no",
                           logging_steps=steps)
         start = time.perf_counter()
         run = train_dpo(model, tokenizer, preference_dataset(rows), args=args, ref_model=ref_model, resume=False,

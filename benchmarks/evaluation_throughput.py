@@ -48,17 +48,17 @@ def time_lm_eval(model, tokenizer, items, batch_size: int) -> float:
 
 
 def time_judging(model, tokenizer, pairs, max_new_tokens: int) -> tuple[float, float]:
-    from zephyr_tutorial.backends import SamplingConfig, TransformersBackend
-    from zephyr_tutorial.evaluation import judge_pairwise
+    from zephyr_tutorial.backends import TransformersBackend
+    from zephyr_tutorial.evaluation import LLMJudge
 
-    sampling = SamplingConfig(max_new_tokens=max_new_tokens)
-    batched = TransformersBackend(model, tokenizer, batch_size=len(pairs) * 2, progress=False)
-    single = TransformersBackend(model, tokenizer, batch_size=1, progress=False)
+    batched = LLMJudge(TransformersBackend(model, tokenizer, batch_size=len(pairs) * 2, progress=False),
+                       max_new_tokens=max_new_tokens)
+    single = LLMJudge(TransformersBackend(model, tokenizer, batch_size=1, progress=False), max_new_tokens=max_new_tokens)
     start = time.perf_counter()
-    judge_pairwise(pairs, batched, swap=True, sampling=sampling)
+    batched.compare(pairs, swap=True)
     batched_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    judge_pairwise(pairs, single, swap=True, sampling=sampling)
+    single.compare(pairs, swap=True)
     return batched_seconds, time.perf_counter() - start
 
 

@@ -10,8 +10,8 @@ import time
 
 import torch
 
-from zephyr_tutorial.feedback.probability_judge import ProbabilityJudge, digit_continuations
-from zephyr_tutorial.feedback.rating import ASPECT_TITLES, ASPECTS
+from zephyr_tutorial.evaluation.logprob_judge import LogprobJudge, digit_continuations
+from zephyr_tutorial.evaluation.rating import ASPECT_TITLES, ASPECTS
 from zephyr_tutorial.models import load_embedded_model
 
 ITEMS = [
@@ -24,7 +24,7 @@ ITEMS = [
 ]
 
 
-def full_sequence_scores(judge: ProbabilityJudge, model, tokenizer) -> list[float]:
+def full_sequence_scores(judge: LogprobJudge, model, tokenizer) -> list[float]:
     """Four independent forward passes per completion (prompt + aspect suffix each time)."""
     scores = []
     for _, instruction, texts in ITEMS:
@@ -41,7 +41,7 @@ def full_sequence_scores(judge: ProbabilityJudge, model, tokenizer) -> list[floa
 
 def main() -> None:
     model, tokenizer = load_embedded_model()
-    judge = ProbabilityJudge(model, tokenizer, batch_size=1, progress=False)
+    judge = LogprobJudge(model, tokenizer, batch_size=1, progress=False)
     judge.rate(ITEMS[:1])  # warm-up
     start = time.perf_counter()
     cached = [r.scores[a] for ratings in judge.rate(ITEMS) for r in ratings for a in ASPECTS]

@@ -33,13 +33,14 @@ def mixed_length_dataset(n: int, seed: int = 0):
 def tokens_per_second(packing: bool, steps: int) -> float:
     from zephyr_tutorial import sft
     from zephyr_tutorial.profiles import get_profile
+    from zephyr_tutorial.recipes import default_recipe
 
     profile = get_profile("cpu").with_overrides(max_steps=steps, sft_max_length=512)
-    model, tokenizer = sft.load_model_for_training(profile)
+    recipe = {**default_recipe("sft", profile), "packing": packing}
+    model, tokenizer = sft.load_model_for_training(profile, recipe)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer, _ = sft.train_sft(profile, mixed_length_dataset(8 * steps), model=model, tokenizer=tokenizer,
-                                   run_dir=f"{tmp}/run", adapter_dir=f"{tmp}/adapter", packing=packing,
-                                   resume=False, save_strategy="no", disable_tqdm=True)
+        args = sft.sft_config(profile, recipe, f"{tmp}/run", save_strategy="no", disable_tqdm=True)
+        trainer = sft.train_sft(model, tokenizer, mixed_length_dataset(8 * steps), args=args, resume=False).trainer
     tokens = trainer.state.log_history[-2]["num_tokens"]
     return tokens / trainer.state.log_history[-1]["train_runtime"]
 

@@ -99,12 +99,18 @@ class FakeOpenAIServer:
                     self.end_headers()
                     return
                 text = f"Echo ({body['model']}): {body['messages'][-1]['content']}"
-                payload = json.dumps({
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-                }).encode()
+                payload = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                        ],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -127,3 +133,44 @@ def openai_server():
     server = FakeOpenAIServer()
     yield server
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, embedded_tokenizer):
+    """The tiny random model saved with its tokenizer: what `--model_name_or_path` points the recipes at."""
+    from zephyr_tutorial.models import build_tiny_model
+
+    directory = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_model(embedded_tokenizer).save_pretrained(directory)
+    embedded_tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture()
+def zephyr_tokenizer(embedded_tokenizer):
+    """A copy of the embedded tokenizer with the Zephyr chat template (tests may change it freely)."""
+    import copy
+
+    from zephyr_tutorial.chat_template import apply_zephyr_template
+
+    return apply_zephyr_template(copy.deepcopy(embedded_tokenizer))
+
+
+@pytest.fixture()
+def tiny_nf4_dir(tmp_path, tiny_model, zephyr_tokenizer):
+    """A tiny random model saved to disk, so it can be re-loaded in 4-bit like a real checkpoint."""
+    path = tmp_path / "tiny-base"
+    tiny_model.save_pretrained(path)
+    zephyr_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture()
+def sft_like_model(tiny_model):
+    """The tiny model with a non-zero LoRA adapter standing in for notebook 03's SFT adapter."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
+    return get_peft_model(tiny_model, config)

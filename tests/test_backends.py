@@ -22,7 +22,9 @@ def _conversations(questions):
 def test_batched_generation_equals_one_at_a_time(embedded_model_and_tokenizer):
     model, tokenizer = embedded_model_and_tokenizer
     config = SamplingConfig(max_new_tokens=12)
-    batched = TransformersBackend(model, tokenizer, batch_size=4, progress=False).chat(_conversations(QUESTIONS), config)
+    batched = TransformersBackend(model, tokenizer, batch_size=4, progress=False).chat(
+        _conversations(QUESTIONS), config
+    )
     single = TransformersBackend(model, tokenizer, batch_size=1, progress=False).chat(_conversations(QUESTIONS), config)
     assert [c.text for c in batched] == [c.text for c in single]
     assert "Paris" in batched[0].text
@@ -77,8 +79,15 @@ def test_openai_backend_retries_limits_concurrency_and_hides_the_key(openai_serv
     secret = "sk-test-do-not-leak-1234"
     monkeypatch.setenv("ZEPHYR_TEST_KEY", secret)
     openai_server.failures_left = 2  # the first two requests get HTTP 500 and must be retried
-    backend = OpenAIBackend("judge-model", base_url=openai_server.base_url, api_key_env="ZEPHYR_TEST_KEY", concurrency=2,
-                            max_retries=3, timeout=10, progress=False)
+    backend = OpenAIBackend(
+        "judge-model",
+        base_url=openai_server.base_url,
+        api_key_env="ZEPHYR_TEST_KEY",
+        concurrency=2,
+        max_retries=3,
+        timeout=10,
+        progress=False,
+    )
     cached = CachedBackend(backend, tmp_path / "cache.sqlite")
     replies = cached.chat(_conversations(["one", "two", "three", "four", "five"]))
     assert [r.text for r in replies] == [f"Echo (judge-model): {q}" for q in ("one", "two", "three", "four", "five")]
@@ -91,3 +100,27 @@ def test_openai_backend_retries_limits_concurrency_and_hides_the_key(openai_serv
         stored = " ".join(v for (v,) in db.execute("SELECT value FROM completions"))
     assert stored and secret not in stored
     assert secret not in (tmp_path / "cache.sqlite").read_bytes().decode("latin-1")
+
+
+def test_generation_stops_on_the_tokenizers_eos_not_the_models_generation_config(tiny_model, zephyr_tokenizer):
+    """The chat template's end-of-turn token (the tokenizer's EOS) decides where an answer stops, whatever the
+    model's generation_config says: SmolLM2's says <|im_end|> even when the template ends turns otherwise."""
+    import torch
+
+    from zephyr_tutorial.backends import SamplingConfig, TransformersBackend
+
+    zephyr_tokenizer.chat_template = "{{ messages[0]['content'] }}"  # a prompt that does not contain the EOS
+    prompt = zephyr_tokenizer("Hi", return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        first = int(tiny_model(**prompt).logits[0, -1].argmax())  # the greedy first answer token
+    backend = TransformersBackend(tiny_model, zephyr_tokenizer, batch_size=1, progress=False)
+    conversation, budget = [{"role": "user", "content": "Hi"}], SamplingConfig(max_new_tokens=6)
+
+    tiny_model.generation_config.eos_token_id = first  # the model's config would stop at once ...
+    (answer,) = backend.chat([conversation], budget)
+    assert (answer.finish_reason, answer.completion_tokens) == ("length", 6)  # ... the tokenizer's EOS rules
+
+    zephyr_tokenizer.eos_token = zephyr_tokenizer.convert_ids_to_tokens(first)  # now the end of turn is that token
+    tiny_model.generation_config.eos_token_id = 2
+    (answer,) = backend.chat([conversation], budget)
+    assert (answer.finish_reason, answer.completion_tokens, answer.text) == ("stop", 1, "")

@@ -49,9 +49,7 @@ def test_jinja_template_matches_the_python_reference(zephyr_tokenizer, cut, add_
 
 
 def test_assistant_mask_covers_replies_and_their_eos_only(zephyr_tokenizer):
-    encoded = zephyr_tokenizer.apply_chat_template(
-        CONVERSATION, return_dict=True, return_assistant_tokens_mask=True
-    )
+    encoded = zephyr_tokenizer.apply_chat_template(CONVERSATION, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = encoded["input_ids"], encoded["assistant_masks"]
     trained = zephyr_tokenizer.decode([t for t, m in zip(ids, mask) if m])
     eos = zephyr_tokenizer.eos_token

@@ -1,8 +1,8 @@
 """environment.yml and pyproject.toml must ask for the same packages."""
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,10 +14,12 @@ def _normalise(requirement: str) -> str:
 
 def test_environment_yml_pip_section_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["dev"] + project["optional-dependencies"]["serving"]
+    wanted = (
+        project["dependencies"] + project["optional-dependencies"]["dev"] + project["optional-dependencies"]["serving"]
+    )
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict) and "pip" in d)
-    listed = [r for r in pip_section if not r.startswith("-e")]
+    listed = [r for r in pip_section if not r.startswith("-")]  # less options: -e ., -c lock, index URLs
     assert sorted(map(_normalise, listed)) == sorted(map(_normalise, wanted))
     assert "python=3.11" in environment["dependencies"]
 

@@ -1,28 +1,28 @@
-"""Chosen/rejected selection, the preference schema, splits, loaders and the shipped preference data."""
+"""Chosen/rejected selection by strategy, and the shipped preference data."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
 
-from zephyr_tutorial.data import DataError, read_jsonl
-from zephyr_tutorial.feedback.binarize import (
-    binarize,
-    load_ultrafeedback_binarized,
-    read_preferences,
-    select_pair,
-    split_train_test,
-)
+from zephyr_tutorial.data import read_jsonl
+from zephyr_tutorial.feedback.binarize import binarize, select_pair
 from zephyr_tutorial.runtime import data_dir
+from zephyr_tutorial.schemas import read_preferences
 
 
 def group(prompt_id, *means, policies=None):
     policies = policies or [f"policy{i}" for i in range(len(means))]
     return [
-        {"id": f"{prompt_id}::{p}", "prompt_id": prompt_id, "prompt": f"Question {prompt_id}?", "policy": p,
-         "text": f"answer of {p}", "mean": m}
+        {
+            "id": f"{prompt_id}::{p}",
+            "prompt_id": prompt_id,
+            "prompt": f"Question {prompt_id}?",
+            "policy": p,
+            "text": f"answer of {p}",
+            "mean": m,
+        }
         for p, m in zip(policies, means)
     ]
 
@@ -49,53 +49,17 @@ def test_worst_and_margin_strategies():
 def test_ties_and_missing_are_dropped_and_counted():
     rows = group("tie", 3.0, 3.0, 3.0) + group("one", 4.0, None, None) + group("ok", 4.0, 2.0)
     pairs, report = binarize(rows)
-    assert report == Counter({"kept": 1, "dropped: all completions tie": 1,
-                              "dropped: fewer than two rated completions": 1})
+    assert report == Counter(
+        {"kept": 1, "dropped: all completions tie": 1, "dropped: fewer than two rated completions": 1}
+    )
     [pair] = pairs
     assert pair["prompt_id"] == "ok" and pair["score_chosen"] == 4.0 and pair["score_rejected"] == 2.0
-    assert pair["chosen"] == [{"role": "user", "content": "Question ok?"},
-                              {"role": "assistant", "content": "answer of policy0"}]
+    assert pair["chosen"] == [
+        {"role": "user", "content": "Question ok?"},
+        {"role": "assistant", "content": "answer of policy0"},
+    ]
     with pytest.raises(ValueError, match="strategy must be one of"):
         select_pair(rows, "best-of-n")
-
-
-def test_split_is_deterministic_and_stable_when_rows_are_added():
-    rows = [{"prompt_id": f"p{i}"} for i in range(200)]
-    train, test = split_train_test(rows, 0.1)
-    assert len(train) + len(test) == 200 and 8 <= len(test) <= 35
-    more_train, more_test = split_train_test(rows + [{"prompt_id": f"q{i}"} for i in range(50)], 0.1)
-    assert {r["prompt_id"] for r in test} <= {r["prompt_id"] for r in more_test}
-    assert not {r["prompt_id"] for r in more_train} & {r["prompt_id"] for r in more_test}
-
-
-def preference_row(**overrides):
-    row = {"prompt": "Hi?", "prompt_id": "x", "chosen": [{"role": "user", "content": "Hi?"},
-           {"role": "assistant", "content": "Hello!"}], "rejected": [{"role": "user", "content": "Hi?"},
-           {"role": "assistant", "content": "Go away."}], "score_chosen": 8.0, "score_rejected": 2.5}
-    row.update(overrides)
-    return row
-
-
-def test_read_preferences_names_the_bad_field(tmp_path):
-    path = tmp_path / "prefs.jsonl"
-    path.write_text(json.dumps(preference_row()) + "\n" + json.dumps(preference_row(rejected=[{"role": "user"}])) + "\n")
-    with pytest.raises(DataError, match=r"line 2, field 'rejected\[0\]\.content'"):
-        read_preferences(path)
-    path.write_text(json.dumps(preference_row(chosen=[{"role": "user", "content": "Hi?"}])) + "\n")
-    with pytest.raises(DataError, match=r"line 1, field 'chosen\[-1\]\.role'"):
-        read_preferences(path)
-
-
-def test_ultrafeedback_loader_reads_a_local_file_of_the_hub_schema(tmp_path):
-    path = tmp_path / "train_prefs.jsonl"
-    rows = [preference_row(prompt_id=f"id{i}", messages=preference_row()["chosen"]) for i in range(5)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    dataset = load_ultrafeedback_binarized(str(path), split="train_prefs", limit=3)
-    assert len(dataset) == 3 and dataset[2]["prompt_id"] == "id2"
-    assert dataset[0]["chosen"][-1] == {"role": "assistant", "content": "Hello!"}
-    path.write_text(json.dumps(preference_row(score_chosen="high")) + "\n")
-    with pytest.raises(DataError, match="field 'score_chosen'"):
-        load_ultrafeedback_binarized(str(path), split="train_prefs")
 
 
 def test_shipped_preference_prompts_are_ours_and_distinct_from_the_sft_seeds():
@@ -109,7 +73,7 @@ def test_shipped_preference_prompts_are_ours_and_distinct_from_the_sft_seeds():
         assert not [p["prompt"] for p in prompts if normalize(p["prompt"]) in seeds]
 
 
-def test_shipped_preference_data_matches_schema_and_ratings():
+def test_shipped_preference_data_matches_schema_and_ratings(tmp_path):
     folder = data_dir() / "preferences"
     train, test = read_preferences(folder / "train_prefs.jsonl"), read_preferences(folder / "test_prefs.jsonl")
     assert len(train) >= 40 and len(test) >= 5
@@ -122,3 +86,20 @@ def test_shipped_preference_data_matches_schema_and_ratings():
         chosen = ratings[f"{row['prompt_id']}::{row['policy_chosen']}"]
         assert chosen["text"] == row["chosen"][-1]["content"] and round(chosen["mean"], 3) == row["score_chosen"]
     assert (folder / "README.md").read_text().count("train_prefs") >= 1
+    # the shipped pairs are exactly what the pipeline makes of the shipped ratings (the README's command, seed 42)
+    from zephyr_tutorial.feedback.pipeline import write_preferences
+    from zephyr_tutorial.feedback.pool import default_pool
+
+    report = write_preferences(
+        folder / "ratings.jsonl",
+        tmp_path,
+        strategy="random",
+        seed=42,
+        test_fraction=0.15,
+        pool_order=[spec.name for spec in default_pool()],
+    )
+    assert (read_preferences(tmp_path / "train_prefs.jsonl"), read_preferences(tmp_path / "test_prefs.jsonl")) == (
+        train,
+        test,
+    )
+    assert (report["train_pairs"], report["test_pairs"]) == (len(train), len(test))

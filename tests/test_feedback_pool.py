@@ -39,11 +39,19 @@ def test_pool_config_errors_name_the_entry(tmp_path):
     path.write_text(json.dumps([{"name": "a", "kind": "embedded", "temprature": 0.7}]))
     with pytest.raises(DataError, match=r"field '\[0\]\.temprature': unknown field"):
         load_pool_config(path)
-    path.write_text(json.dumps([{"name": "cut", "kind": "truncated", "source": "a"}, {"name": "a", "kind": "embedded"}]))
+    path.write_text(
+        json.dumps([{"name": "cut", "kind": "truncated", "source": "a"}, {"name": "a", "kind": "embedded"}])
+    )
     with pytest.raises(ValueError, match="must be an earlier policy"):
         load_pool_config(path)
-    path.write_text(json.dumps([{"name": "a", "kind": "embedded", "principle": "sample", "temperature": 0.7},
-                                {"name": "cut", "kind": "truncated", "source": "a", "principle": None}]))
+    path.write_text(
+        json.dumps(
+            [
+                {"name": "a", "kind": "embedded", "principle": "sample", "temperature": 0.7},
+                {"name": "cut", "kind": "truncated", "source": "a", "principle": None},
+            ]
+        )
+    )
     assert [spec.name for spec in load_pool_config(path)] == ["a", "cut"]
     with pytest.raises(ValueError, match="appears twice"):
         check_pool([PolicySpec("a", "embedded"), PolicySpec("a", "embedded")])
@@ -102,10 +110,15 @@ def test_run_pool_with_real_tiny_models_resumes_without_duplicates(tmp_path, tin
 
 def test_truncated_policy_reads_its_source_from_an_earlier_run(tmp_path):
     pool = [PolicySpec("a", "embedded"), PolicySpec("cut", "truncated", source="a")]
-    with ResumableJsonlWriter(tmp_path / "empty.jsonl") as writer, pytest.raises(ValueError, match="must be an earlier policy"):
+    with (
+        ResumableJsonlWriter(tmp_path / "empty.jsonl") as writer,
+        pytest.raises(ValueError, match="must be an earlier policy"),
+    ):
         run_pool([{"id": "p0", "prompt": "Q"}], pool[1:], lambda spec: None, writer)
     path = tmp_path / "c.jsonl"
-    path.write_text(json.dumps({"id": "p0::a", "prompt_id": "p0", "prompt": "Q", "policy": "a", "text": "x y z"}) + "\n")
+    path.write_text(
+        json.dumps({"id": "p0::a", "prompt_id": "p0", "prompt": "Q", "policy": "a", "text": "x y z"}) + "\n"
+    )
     with ResumableJsonlWriter(path) as writer:
         counts = run_pool([{"id": "p0", "prompt": "Q"}], pool, lambda spec: None, writer)
     assert counts == {"a": 0, "cut": 1}
@@ -119,23 +132,29 @@ def _save_lora_adapter(tokenizer, folder, *, trained: bool):
 
     from zephyr_tutorial.models import build_tiny_model
 
-    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], task_type="CAUSAL_LM",
-                        init_lora_weights=not trained)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=16,
+        target_modules=["q_proj", "v_proj", "down_proj"],
+        task_type="CAUSAL_LM",
+        init_lora_weights=not trained,
+    )
     get_peft_model(build_tiny_model(tokenizer), config).save_pretrained(folder)
     return folder
 
 
 def test_pool_with_an_sft_adapter_attributes_its_completions_and_applies_the_adapter(
-        tmp_path, tiny_model, embedded_tokenizer):
+    tmp_path, tiny_model, embedded_tokenizer
+):
     from zephyr_tutorial.feedback import PolicyBackends
     from zephyr_tutorial.profiles import active_profile
 
     # The base under the adapter is the tiny model, saved where a profile's model_id can point (as Mistral-7B's
-    # hub id does on a GPU profile); load_sft_model loads it in 4-bit NF4 as notebook 03 trained on it.
+    # hub id does on a GPU profile); load_adapter_model loads it in 4-bit NF4 as notebook 03 trained on it.
     base_dir = tmp_path / "base"
     tiny_model.save_pretrained(base_dir)
     embedded_tokenizer.save_pretrained(base_dir)
-    profile = active_profile("cpu").with_overrides(model_id=str(base_dir))
+    profile = active_profile("cpu").with_overrides(id=str(base_dir))
     trained = _save_lora_adapter(embedded_tokenizer, tmp_path / "sft-adapter", trained=True)
     identity = _save_lora_adapter(embedded_tokenizer, tmp_path / "identity-adapter", trained=False)
 

@@ -69,8 +69,9 @@ def test_estimate_matches_measured_cpu_peak_of_the_embedded_model():
     gradient temporaries of the backward pass and fp32 copies inside RMSNorm, which we do not model.
     """
     measured = memory.measure_cpu_training_peak(seq_len=128, batch_size=4, steps=1, quantized=True)
-    estimate = estimate_training_memory(SMOLLM2_135M, "qlora", seq_len=128, batch_size=4, lora_r=16,
-                                        gradient_checkpointing=False, compute_bytes=4)
+    estimate = estimate_training_memory(
+        SMOLLM2_135M, "qlora", seq_len=128, batch_size=4, lora_r=16, gradient_checkpointing=False, compute_bytes=4
+    )
     assert measured["weights_mib"] == pytest.approx(estimate.weights / 2**20, rel=0.03)
     ratio = measured["peak_mib"] / (estimate.total / 2**20)
     assert 1.0 <= ratio <= 1.8, f"measured {measured['peak_mib']:.0f} MiB vs estimated {estimate.total / 2**20:.0f} MiB"

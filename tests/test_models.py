@@ -25,7 +25,7 @@ def test_embedded_model_answers_the_capital_of_france(embedded_model_and_tokeniz
     )
     with torch.no_grad():
         output = model.generate(**prompt, max_new_tokens=20, do_sample=False)
-    reply = tokenizer.decode(output[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+    reply = tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in reply
 
 
@@ -34,7 +34,9 @@ def test_cli_prints_a_directory_from_pretrained_can_load(embedded_model_dir):
 
     result = subprocess.run(
         [sys.executable, "-m", "zephyr_tutorial.cli", "model", "--no-download"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     printed = Path(result.stdout.strip().splitlines()[-1])
     assert printed == embedded_model_dir
@@ -101,12 +103,72 @@ def test_tiny_model_shares_the_vocabulary_and_is_small(embedded_tokenizer):
     assert eos_row.abs().sum() > 0, "the EOS (= pad) row must not be zero, or the model can never predict EOS"
 
 
-def test_embedded_model_can_use_the_zephyr_template(embedded_model_dir):
+def test_the_one_tokenizer_loader_puts_the_zephyr_template_on_for_every_source(embedded_model_dir):
     from zephyr_tutorial.chat_template import ZEPHYR_CHAT_TEMPLATE
+    from zephyr_tutorial.models import load_tokenizer
+    from zephyr_tutorial.profiles import get_profile
 
-    _, tokenizer = load_embedded_model(embedded_model_dir, chat_template=ZEPHYR_CHAT_TEMPLATE)
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
-    assert text == f"<|user|>\nHi{tokenizer.eos_token}\n<|assistant|>\n"
+    for source in (embedded_model_dir, str(embedded_model_dir), get_profile("cpu")):
+        tokenizer = load_tokenizer(source)
+        assert tokenizer.chat_template == ZEPHYR_CHAT_TEMPLATE and tokenizer.pad_token is not None
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+        )
+        assert text == f"<|user|>\nHi{tokenizer.eos_token}\n<|assistant|>\n"
+    _, own = load_embedded_model(embedded_model_dir)
+    assert own.chat_template != ZEPHYR_CHAT_TEMPLATE  # the published model keeps its ChatML template
+
+
+def test_the_end_of_turn_token_is_decided_in_one_place(embedded_model_dir, monkeypatch):
+    from zephyr_tutorial import chat_template
+    from zephyr_tutorial.models import load_tokenizer
+
+    assert load_tokenizer(embedded_model_dir).eos_token == "<|im_end|>"  # default: the tokenizer's own EOS
+    monkeypatch.setattr(chat_template, "END_OF_TURN_TOKEN", "<|endoftext|>")
+    tokenizer = load_tokenizer(embedded_model_dir)
+    assert (tokenizer.eos_token, tokenizer.eos_token_id) == ("<|endoftext|>", 0)
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False)
+    assert text == "<|user|>\nHi<|endoftext|>\n"
+
+
+def test_nf4_and_lora_configs_are_built_in_one_place():
+    import torch
+
+    from zephyr_tutorial.models import LORA_TARGET_MODULES, lora_config, nf4_config
+
+    config = nf4_config("bfloat16", double_quant=False)
+    assert (config.load_in_4bit, config.bnb_4bit_quant_type, config.bnb_4bit_use_double_quant) == (True, "nf4", False)
+    assert config.bnb_4bit_compute_dtype == torch.bfloat16
+    lora = lora_config({"r": 4, "lora_alpha": 8})
+    assert (lora.r, lora.lora_alpha, lora.bias, lora.task_type) == (4, 8, "none", "CAUSAL_LM")
+    assert set(lora.target_modules) == set(LORA_TARGET_MODULES)
+    assert set(lora_config({"r": 2, "target_modules": ["q_proj"]}).target_modules) == {"q_proj"}
+    assert lora_config(None) is None  # full fine-tuning
+
+
+def test_latest_checkpoint_picks_the_highest_step(tmp_path):
+    from zephyr_tutorial.models import latest_checkpoint
+
+    assert latest_checkpoint(tmp_path / "missing") is None and latest_checkpoint(tmp_path) is None
+    for name in ("checkpoint-9", "checkpoint-10", "checkpoint-x", "final"):
+        (tmp_path / name).mkdir()
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+
+
+def test_the_profile_model_loader_serves_training_and_inference(tiny_nf4_dir):
+    import bitsandbytes as bnb
+
+    from zephyr_tutorial.chat_template import ZEPHYR_CHAT_TEMPLATE
+    from zephyr_tutorial.models import load_base_model
+    from zephyr_tutorial.profiles import get_profile
+
+    profile = get_profile("cpu").with_overrides(id=str(tiny_nf4_dir))
+    quantized, tokenizer = load_base_model(profile)  # the profile's 4-bit, the Zephyr template
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in quantized.modules()) and not quantized.training
+    assert tokenizer.chat_template == ZEPHYR_CHAT_TEMPLATE
+    plain, _ = load_base_model(profile, load_in_4bit=False, dtype="bfloat16")
+    assert not any(isinstance(m, bnb.nn.Linear4bit) for m in plain.modules())
+    assert plain.dtype == torch.bfloat16 and plain.device.type == "cpu"
 
 
 def test_parameter_breakdown_counts_every_parameter_once_and_plots_it(embedded_tokenizer):

@@ -1,4 +1,5 @@
 """Checks on the committed notebooks and on how nbval compares them."""
+
 import re
 import shutil
 import subprocess
@@ -47,9 +48,24 @@ def test_committed_outputs_hold_no_secret_and_no_colab_cell_runs_here(path):
 
 
 def _run_nbval(folder):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                           "--nbval-current-env", "--rootdir", str(folder), str(folder)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--rootdir",
+            str(folder),
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _checked_notebook(path, code, committed_outputs):
@@ -60,9 +76,14 @@ def _checked_notebook(path, code, committed_outputs):
 def test_nbval_compares_stdout_but_not_library_warnings_on_stderr(tmp_path):
     shutil.copy(NOTEBOOKS / "conftest.py", tmp_path / "conftest.py")
     code = "import sys\nprint('42')\nprint('/some/venv/site-packages/x.py:1: FutureWarning', file=sys.stderr)"
-    _checked_notebook(tmp_path / "same_stdout.ipynb", code, [
-        new_output("stream", name="stdout", text="42\n"),
-        new_output("stream", name="stderr", text="/other/venv/site-packages/x.py:1: FutureWarning\n")])
+    _checked_notebook(
+        tmp_path / "same_stdout.ipynb",
+        code,
+        [
+            new_output("stream", name="stdout", text="42\n"),
+            new_output("stream", name="stderr", text="/other/venv/site-packages/x.py:1: FutureWarning\n"),
+        ],
+    )
     _checked_notebook(tmp_path / "other_stdout.ipynb", code, [new_output("stream", name="stdout", text="41\n")])
     result = _run_nbval(tmp_path)
     report = result.stdout + result.stderr

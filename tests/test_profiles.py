@@ -8,7 +8,7 @@ def test_cpu_is_the_default_without_cuda(monkeypatch):
     monkeypatch.delenv(profiles.PROFILE_ENV_VAR, raising=False)
     monkeypatch.setattr(profiles, "_cuda_available", lambda: False)
     profile = active_profile()
-    assert profile.name == "cpu" and profile.model_id == EMBEDDED_MODEL and profile.uses_embedded_model
+    assert profile.name == "cpu" and profile.model.id == EMBEDDED_MODEL and profile.uses_embedded_model
 
 
 def test_colab_is_the_default_with_cuda_and_env_var_overrides(monkeypatch):
@@ -30,34 +30,39 @@ def test_gpu_profile_without_gpu_explains_itself(monkeypatch):
 
 
 def test_gpu_profiles_follow_the_zephyr_recipe():
+    from zephyr_tutorial.recipes import default_recipe
+
     colab, full = get_profile("colab"), get_profile("full")
-    assert colab.model_id == full.model_id == MISTRAL_7B
-    assert colab.load_in_4bit and not full.load_in_4bit
-    assert (colab.sft_learning_rate, full.sft_learning_rate) == (2e-4, 2e-5)
-    assert (colab.dpo_learning_rate, full.dpo_learning_rate) == (5e-6, 5e-7)
-    assert colab.dpo_beta == full.dpo_beta == 0.01
-    assert colab.sft_dataset == "HuggingFaceH4/ultrachat_200k"
-    assert colab.preference_dataset == "HuggingFaceH4/ultrafeedback_binarized"
+    assert colab.model.id == full.model.id == MISTRAL_7B
+    assert colab.model.load_in_4bit and not full.model.load_in_4bit
+    assert colab.data.sft_dataset == "HuggingFaceH4/ultrachat_200k"
+    # the hyperparameters come from each profile's recipes (the alignment-handbook's zephyr-7b-beta ones)
+    sft = {p.name: default_recipe("sft", p)["trainer"] for p in (colab, full)}
+    dpo = {p.name: default_recipe("dpo", p)["trainer"] for p in (colab, full)}
+    assert (sft["colab"]["learning_rate"], sft["full"]["learning_rate"]) == (2e-4, 2e-5)
+    assert (dpo["colab"]["learning_rate"], dpo["full"]["learning_rate"]) == (5e-6, 5e-7)
+    assert dpo["colab"]["beta"] == dpo["full"]["beta"] == 0.01
+    assert default_recipe("dpo", colab)["dataset"]["name"] == "HuggingFaceH4/ultrafeedback_binarized"
 
 
 def test_overrides_make_a_copy_and_reject_unknown_fields():
     cpu = get_profile("cpu")
-    shorter = cpu.with_overrides(max_steps=3)
-    assert shorter.max_steps == 3 and cpu.max_steps != 3
+    shorter = cpu.with_overrides(max_steps=3, model={"dtype": "bfloat16"}, seed=1)
+    assert (shorter.train.max_steps, shorter.model.dtype, shorter.seed) == (3, "bfloat16", 1)
+    assert cpu.train.max_steps != 3 and cpu.model.dtype == "float32"
+    assert shorter.model.id == cpu.model.id and shorter.train.sft_max_length == cpu.train.sft_max_length
     with pytest.raises(TypeError):
         cpu.with_overrides(not_a_field=1)
+    with pytest.raises(TypeError):
+        cpu.with_overrides(train={"not_a_field": 1})
 
 
-def test_sft_and_dpo_trainers_share_the_profile_settings(tmp_path):
-    from zephyr_tutorial.dpo.training import dpo_config
-    from zephyr_tutorial.profiles import trainer_arguments
-    from zephyr_tutorial.sft.training import sft_config
+def test_profiles_hold_hardware_and_scale_only():
+    from dataclasses import fields
 
-    profile = get_profile("cpu").with_overrides(max_steps=7, per_device_batch_size=3, seed=11)
-    shared = trainer_arguments(profile, tmp_path)
-    assert shared["use_cpu"] and not shared["bf16"], "the cpu profile never trains on a GPU"
-    for config in (sft_config(profile, tmp_path), dpo_config(profile, tmp_path)):
-        assert (config.max_steps, config.per_device_train_batch_size, config.seed, config.use_cpu) == (7, 3, 11, True)
-        assert config.activation_checkpointing == profile.gradient_checkpointing
-    assert sft_config(profile, tmp_path).learning_rate == profile.sft_learning_rate
-    assert dpo_config(profile, tmp_path).beta == profile.dpo_beta
+    from zephyr_tutorial.profiles import PARTS, Profile, part_of_field
+
+    names = set(part_of_field()) | {f.name for f in fields(Profile)}
+    for hyperparameter in ("sft_learning_rate", "dpo_learning_rate", "dpo_beta", "lora_r", "lora_alpha", "extra"):
+        assert hyperparameter not in names
+    assert len(part_of_field()) == sum(len(fields(part)) for part in PARTS.values()), "field names are unique"

@@ -1,10 +1,7 @@
-import json
-
 import nbformat
-import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from zephyr_tutorial.cli import build_parser, main
+from zephyr_tutorial.cli import main
 from zephyr_tutorial.runner import run_series, series_notebooks
 
 
@@ -15,10 +12,14 @@ def _write(path, *sources):
 def test_series_runs_in_order_with_a_shared_output_folder(tmp_path):
     notebooks, out = tmp_path / "nbs", tmp_path / "out"
     notebooks.mkdir()
-    _write(notebooks / "01_write.ipynb",
-           "import os, pathlib\n(pathlib.Path(os.environ['ZEPHYR_OUTPUT_DIR']) / 'stage1.txt').write_text('from 01')")
-    _write(notebooks / "02_read.ipynb",
-           "import os, pathlib\nprint((pathlib.Path(os.environ['ZEPHYR_OUTPUT_DIR']) / 'stage1.txt').read_text())")
+    _write(
+        notebooks / "01_write.ipynb",
+        "import os, pathlib\n(pathlib.Path(os.environ['ZEPHYR_OUTPUT_DIR']) / 'stage1.txt').write_text('from 01')",
+    )
+    _write(
+        notebooks / "02_read.ipynb",
+        "import os, pathlib\nprint((pathlib.Path(os.environ['ZEPHYR_OUTPUT_DIR']) / 'stage1.txt').read_text())",
+    )
     (notebooks / "scratch.ipynb").write_text("not a series notebook")
     assert [p.name for p in series_notebooks(notebooks)] == ["01_write.ipynb", "02_read.ipynb"]
 
@@ -37,11 +38,3 @@ def test_a_failing_cell_fails_the_command_and_keeps_the_evidence(tmp_path, capsy
     assert "a notebook cell failed" in capsys.readouterr().err
     executed = nbformat.read(tmp_path / "out" / "notebooks" / "00_fail.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["ename"] == "ValueError"
-
-
-def test_cli_lists_the_model_and_runner_commands(capsys):
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["--help"])
-    help_text = capsys.readouterr().out
-    assert "model" in help_text and "run-notebooks" in help_text
-    assert main([]) == 2

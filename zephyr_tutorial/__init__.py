@@ -1,4 +1,5 @@
 """Companion package of the zephyr-tutorial notebooks: the Zephyr-7B alignment recipe, runnable on CPU."""
+
 import warnings
 
 __version__ = "0.1.0"

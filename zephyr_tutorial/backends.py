@@ -25,10 +25,11 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 Message = dict
 Conversation = Sequence[Message]
@@ -57,8 +58,9 @@ class ChatBackend(Protocol):
     name: str
     """Identifies the model (and its settings) in caches and reports."""
 
-    def chat(self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()) -> list[Completion]:
-        ...
+    def chat(
+        self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()
+    ) -> list[Completion]: ...
 
 
 def validate_conversation(conversation: Conversation, where: str = "conversation") -> None:
@@ -67,7 +69,9 @@ def validate_conversation(conversation: Conversation, where: str = "conversation
         raise ValueError(f"{where}: empty conversation")
     for i, message in enumerate(conversation):
         if not isinstance(message, dict):
-            raise ValueError(f"{where}, message {i}: expected a dict with role and content, got {type(message).__name__}")
+            raise ValueError(
+                f"{where}, message {i}: expected a dict with role and content, got {type(message).__name__}"
+            )
         for field in ("role", "content"):
             if not isinstance(message.get(field), str):
                 raise ValueError(f"{where}, message {i}: field {field!r} must be a string")
@@ -91,7 +95,9 @@ class TransformersBackend:
         import torch
 
         tokenizer = self.tokenizer
-        texts = [tokenizer.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True) for c in conversations]
+        texts = [
+            tokenizer.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True) for c in conversations
+        ]
         previous_side = tokenizer.padding_side
         tokenizer.padding_side = "left"
         try:
@@ -104,17 +110,24 @@ class TransformersBackend:
             sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
         if config.seed is not None:
             torch.manual_seed(config.seed)
+        # The stop token is the tokenizer's EOS, which the chat template ends every turn with, passed explicitly:
+        # the model's own generation_config may name another (SmolLM2's says <|im_end|>, whatever the template).
+        eos = tokenizer.eos_token_id
         with torch.no_grad():
             output = self.model.generate(
-                **batch, max_new_tokens=config.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
+                **batch,
+                max_new_tokens=config.max_new_tokens,
+                eos_token_id=eos,
+                pad_token_id=tokenizer.pad_token_id,
+                **sampling,
             )
-        new_tokens = output[:, batch["input_ids"].shape[1]:]
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
         completions = []
         for row, prompt_mask in zip(new_tokens, batch["attention_mask"]):
             ids = row.tolist()
-            stopped = tokenizer.eos_token_id in ids
+            stopped = eos in ids
             if stopped:
-                ids = ids[: ids.index(tokenizer.eos_token_id)]
+                ids = ids[: ids.index(eos)]
             while ids and ids[-1] == tokenizer.pad_token_id:
                 ids.pop()
             completions.append(
@@ -127,7 +140,9 @@ class TransformersBackend:
             )
         return completions
 
-    def chat(self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()) -> list[Completion]:
+    def chat(
+        self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()
+    ) -> list[Completion]:
         from tqdm.auto import tqdm
 
         for i, conversation in enumerate(conversations):
@@ -197,7 +212,9 @@ class OpenAIBackend:
             finish_reason=choice.finish_reason or "stop",
         )
 
-    def chat(self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()) -> list[Completion]:
+    def chat(
+        self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()
+    ) -> list[Completion]:
         from tqdm.auto import tqdm
 
         for i, conversation in enumerate(conversations):
@@ -216,7 +233,9 @@ class VLLMBackend:
         self.name = f"vllm:{model}"
         self.engine = LLM(model=model, tensor_parallel_size=tensor_parallel_size, dtype=dtype, **engine_kwargs)
 
-    def chat(self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()) -> list[Completion]:
+    def chat(
+        self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()
+    ) -> list[Completion]:
         from vllm import SamplingParams
 
         params = SamplingParams(
@@ -262,7 +281,9 @@ class CachedBackend:
     def _connect(self):
         return sqlite3.connect(self.path)
 
-    def chat(self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()) -> list[Completion]:
+    def chat(
+        self, conversations: Sequence[Conversation], config: SamplingConfig = SamplingConfig()
+    ) -> list[Completion]:
         keys = [cache_key(self.name, c, config) for c in conversations]
         with self._lock, self._connect() as db:
             found = {}

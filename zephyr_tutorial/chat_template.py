@@ -23,9 +23,16 @@ and not on the prompt.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 ZEPHYR_ROLES = ("system", "user", "assistant")
+END_OF_TURN_TOKEN: str | None = None
+"""The token that ends every turn of the Zephyr template, and that generation stops on.
+
+``None`` keeps the tokenizer's own EOS token (``<|im_end|>`` for SmolLM2, ``</s>`` for Mistral). A token
+string makes :func:`apply_zephyr_template` set it as the tokenizer's EOS wherever the vocabulary has it; the
+template writes ``eos_token`` and :class:`~zephyr_tutorial.backends.TransformersBackend` stops on
+``tokenizer.eos_token_id``, so this is the one place that decides it."""
 ZEPHYR_GENERATION_PROMPT = "<|assistant|>\n"
 
 ZEPHYR_CHAT_TEMPLATE = (
@@ -70,9 +77,12 @@ def render_zephyr(messages: Sequence[Mapping[str, str]], eos_token: str, add_gen
 def apply_zephyr_template(tokenizer, *, pad_with_eos_if_missing: bool = True):
     """Set the Zephyr chat template on ``tokenizer`` (in place) and return it.
 
-    A tokenizer without a pad token gets its EOS token as pad token, the usual
+    The end-of-turn token is :data:`END_OF_TURN_TOKEN` when it is set and in the vocabulary, else the
+    tokenizer's EOS. A tokenizer without a pad token gets its EOS token as pad token, the usual
     choice for causal LMs: padded positions are masked out of the loss anyway.
     """
+    if END_OF_TURN_TOKEN is not None and END_OF_TURN_TOKEN in tokenizer.get_vocab():
+        tokenizer.eos_token = END_OF_TURN_TOKEN
     if tokenizer.eos_token is None:
         raise ValueError("the tokenizer has no EOS token; the Zephyr template ends every turn with it")
     tokenizer.chat_template = ZEPHYR_CHAT_TEMPLATE

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 FieldSpec = Mapping[str, type | tuple[type, ...]]
 
@@ -70,7 +71,9 @@ def iter_jsonl(
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataError(path, line_number, None, f"not valid JSON ({error.msg} at column {error.colno})") from None
+                raise DataError(
+                    path, line_number, None, f"not valid JSON ({error.msg} at column {error.colno})"
+                ) from None
             if fields is not None:
                 check_fields(row, fields, path, line_number)
             elif not isinstance(row, dict):
@@ -159,7 +162,7 @@ class ResumableJsonlWriter:
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> "ResumableJsonlWriter":
+    def __enter__(self) -> ResumableJsonlWriter:
         return self
 
     def __exit__(self, *exc) -> None:

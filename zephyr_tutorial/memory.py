@@ -52,8 +52,15 @@ class ModelShape:
     def matrix_shapes(self) -> dict[str, tuple[int, int]]:
         """``(d_in, d_out)`` of each projection in one layer."""
         h, kv, inter = self.hidden_size, self.kv_size, self.intermediate_size
-        return {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-                "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h)}
+        return {
+            "q_proj": (h, h),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (h, h),
+            "gate_proj": (h, inter),
+            "up_proj": (h, inter),
+            "down_proj": (inter, h),
+        }
 
     @property
     def linear_parameters(self) -> int:
@@ -69,10 +76,17 @@ class ModelShape:
         return self.linear_parameters + self.other_parameters
 
     @classmethod
-    def from_config(cls, config, name: str = "model") -> "ModelShape":
-        return cls(name, config.num_hidden_layers, config.hidden_size, config.intermediate_size,
-                   config.num_attention_heads, getattr(config, "num_key_value_heads", config.num_attention_heads),
-                   config.vocab_size, bool(getattr(config, "tie_word_embeddings", False)))
+    def from_config(cls, config, name: str = "model") -> ModelShape:
+        return cls(
+            name,
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.intermediate_size,
+            config.num_attention_heads,
+            getattr(config, "num_key_value_heads", config.num_attention_heads),
+            config.vocab_size,
+            bool(getattr(config, "tie_word_embeddings", False)),
+        )
 
 
 MISTRAL_7B = ModelShape("Mistral-7B-v0.1", 32, 4096, 14336, 32, 8, 32000)
@@ -83,8 +97,9 @@ SMOLLM2_135M = ModelShape("SmolLM2-135M", 30, 576, 1536, 9, 3, 49152, tie_embedd
 
 def lora_parameters(shape: ModelShape, r: int, targets=LORA_TARGETS) -> int:
     """Trainable LoRA parameters: ``sum over adapted matrices of r * (d_in + d_out)``."""
-    return shape.num_layers * sum(r * (d_in + d_out) for name, (d_in, d_out) in shape.matrix_shapes().items()
-                                  if name in targets)
+    return shape.num_layers * sum(
+        r * (d_in + d_out) for name, (d_in, d_out) in shape.matrix_shapes().items() if name in targets
+    )
 
 
 def quantized_bits_per_weight(double_quant: bool = True, blocksize: int = 64) -> float:
@@ -113,10 +128,20 @@ class MemoryEstimate:
         return {**{k: v / GIB for k, v in asdict(self).items()}, "total": self.total / GIB}
 
 
-def estimate_training_memory(shape: ModelShape, method: str, *, seq_len: int, batch_size: int, lora_r: int = 16,
-                             lora_dropout: float = 0.05, gradient_checkpointing: bool = True,
-                             compute_bytes: int = 2, double_quant: bool = True, non_quantized_bytes: int = 4,
-                             overhead_gib: float = 0.0) -> MemoryEstimate:
+def estimate_training_memory(
+    shape: ModelShape,
+    method: str,
+    *,
+    seq_len: int,
+    batch_size: int,
+    lora_r: int = 16,
+    lora_dropout: float = 0.05,
+    gradient_checkpointing: bool = True,
+    compute_bytes: int = 2,
+    double_quant: bool = True,
+    non_quantized_bytes: int = 4,
+    overhead_gib: float = 0.0,
+) -> MemoryEstimate:
     """Peak training memory of ``method`` in ``{"full", "lora", "qlora"}`` (AdamW, SDPA attention).
 
     ``compute_bytes`` is 2 for bf16/fp16 (GPU), 4 for fp32 (our CPU runs). ``non_quantized_bytes`` is the
@@ -149,17 +174,33 @@ def estimate_training_memory(shape: ModelShape, method: str, *, seq_len: int, ba
     return MemoryEstimate(weights, trainable, gradients, optimizer, activations, logits, overhead_gib * GIB)
 
 
-def memory_table(shape: ModelShape = MISTRAL_7B, *, seq_lens=(512, 2048), batch_size: int = 4,
-                 methods=("full", "lora", "qlora"), gpus=GPUS_GIB, overhead_gib: float = 1.0, **options) -> list[dict]:
+def memory_table(
+    shape: ModelShape = MISTRAL_7B,
+    *,
+    seq_lens=(512, 2048),
+    batch_size: int = 4,
+    methods=("full", "lora", "qlora"),
+    gpus=GPUS_GIB,
+    overhead_gib: float = 1.0,
+    **options,
+) -> list[dict]:
     """Rows of estimated GiB per method and sequence length, with whether each GPU fits it (bf16, checkpointing)."""
     rows = []
     for method in methods:
         for seq_len in seq_lens:
-            estimate = estimate_training_memory(shape, method, seq_len=seq_len, batch_size=batch_size,
-                                                overhead_gib=overhead_gib, **options)
+            estimate = estimate_training_memory(
+                shape, method, seq_len=seq_len, batch_size=batch_size, overhead_gib=overhead_gib, **options
+            )
             total = estimate.total / GIB
-            rows.append({"method": method, "seq_len": seq_len, "batch_size": batch_size, "total_gib": round(total, 1),
-                         **{gpu: total <= capacity for gpu, capacity in gpus.items()}})
+            rows.append(
+                {
+                    "method": method,
+                    "seq_len": seq_len,
+                    "batch_size": batch_size,
+                    "total_gib": round(total, 1),
+                    **{gpu: total <= capacity for gpu, capacity in gpus.items()},
+                }
+            )
     return rows
 
 
@@ -176,16 +217,17 @@ def format_table(rows: list[dict]) -> str:
 _MEASURE_SCRIPT = """
 import json, sys, torch
 import bitsandbytes, peft, transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
-from peft import get_peft_model, prepare_model_for_kbit_training
+from peft import get_peft_model
 from zephyr_tutorial.runtime import current_rss_mb
 from zephyr_tutorial.memory import own_peak_rss_mb
-from zephyr_tutorial import sft
+from zephyr_tutorial.models import load_base_model, lora_config, prepare_for_training
 from zephyr_tutorial.profiles import get_profile
 seq_len, batch, steps, quantized = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+lora = json.loads(sys.argv[5])
 baseline = current_rss_mb()
 profile = get_profile("cpu").with_overrides(gradient_checkpointing=False, load_in_4bit=quantized)
-model, _ = sft.load_model_for_training(profile)
+model, _ = load_base_model(profile)
+model = get_peft_model(prepare_for_training(model, gradient_checkpointing=False), lora_config(lora))
 model.train()
 optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 torch.manual_seed(0)
@@ -201,6 +243,8 @@ weights_mb = (model.get_base_model().get_memory_footprint() - lora_bytes) / 2**2
 print(json.dumps({"baseline_mb": baseline, "peak_mb": own_peak_rss_mb(), "weights_mb": weights_mb,
                   "seconds_per_step": seconds_per_step}))
 """
+CPU_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
+"""The adapter of the ``sft_cpu`` recipe, which the measurement trains."""
 
 
 def own_peak_rss_mb() -> float:
@@ -223,8 +267,11 @@ def own_peak_rss_mb() -> float:
     return peak_rss_mb()
 
 
-def measure_cpu_training_peak(seq_len: int = 256, batch_size: int = 4, steps: int = 2, quantized: bool = True) -> dict:
-    """``{"peak_mib", "weights_mib", "seconds_per_step"}``: resident memory added by LoRA/QLoRA training of the embedded model on CPU.
+def measure_cpu_training_peak(
+    seq_len: int = 256, batch_size: int = 4, steps: int = 2, quantized: bool = True, lora: dict | None = None
+) -> dict:
+    """``{"peak_mib", "weights_mib", "seconds_per_step"}``: resident memory added by LoRA/QLoRA training of the
+    embedded model on CPU (the adapter: ``lora``, default the ``sft_cpu`` recipe's).
 
     Runs in a fresh Python process so the peak belongs to this training alone; the baseline (Python, torch,
     transformers, peft, bitsandbytes imported) is subtracted. ``weights_mib`` is the base model's footprint.
@@ -233,10 +280,26 @@ def measure_cpu_training_peak(seq_len: int = 256, batch_size: int = 4, steps: in
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", _MEASURE_SCRIPT, str(seq_len), str(batch_size), str(steps),
-                             "1" if quantized else "0"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MEASURE_SCRIPT,
+            str(seq_len),
+            str(batch_size),
+            str(steps),
+            "1" if quantized else "0",
+            json.dumps(lora or CPU_LORA),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"memory measurement failed: {result.stderr.strip().splitlines()[-1:]}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"peak_mib": report["peak_mb"] - report["baseline_mb"], "weights_mib": report["weights_mb"],
-            "seconds_per_step": report["seconds_per_step"]}
+    return {
+        "peak_mib": report["peak_mb"] - report["baseline_mb"],
+        "weights_mib": report["weights_mb"],
+        "seconds_per_step": report["seconds_per_step"],
+    }

@@ -59,7 +59,9 @@ def data_dir() -> Path:
     """The ``data/`` folder of the checkout (the datasets we wrote and ship)."""
     checkout = project_root() or project_root(Path(__file__).parent)
     if checkout is None:
-        raise FileNotFoundError("could not find the project's data/ folder; run from inside the zephyr-tutorial checkout")
+        raise FileNotFoundError(
+            "could not find the project's data/ folder; run from inside the zephyr-tutorial checkout"
+        )
     return checkout / "data"
 
 

@@ -56,6 +56,7 @@ def loss_explorer(beta: float = 0.1, logp_range: tuple[float, float] = (-80.0, -
     import ipywidgets as widgets
 
     from zephyr_tutorial.plots import plot_dpo_losses
+    from zephyr_tutorial.plots.dpo import BETA_FORMAT
 
     low, high = logp_range
     style = {"description_width": "150px"}
@@ -67,6 +68,7 @@ def loss_explorer(beta: float = 0.1, logp_range: tuple[float, float] = (-80.0, -
 
     controls = {
         "beta": widgets.FloatLogSlider(value=beta, base=10, min=-2, max=0, step=0.05, description="β",
+                                       readout_format=BETA_FORMAT,  # the figure's title prints β the same way
                                        style=style, layout=layout, continuous_update=False),
         "policy_chosen": slider("log π_θ(y_w|x)", -20.0),
         "reference_chosen": slider("log π_ref(y_w|x)", -22.0),

@@ -1,18 +1,16 @@
 """Direct Preference Optimization (notebook 05): the loss from scratch, checked against TRL, and trained.
 
-- :mod:`.losses`: DPO, IPO, hinge and conservative DPO as functions of the log-ratio margin;
+- :mod:`.losses`: DPO, IPO, hinge, conservative and robust DPO as functions of the log-ratio margin, in one
+  registry (:data:`PREFERENCE_LOSSES`);
 - :mod:`.logprobs`: completion log-probabilities and the reference model without a second copy;
-- :mod:`.data`: preference rows (ultrafeedback_binarized schema) to TRL's format;
-- :mod:`.training`: :func:`train_dpo` over TRL's ``DPOTrainer``, YAML recipes, resume;
+- :mod:`.training`: :func:`train_dpo` over TRL's ``DPOTrainer`` (the sibling of ``train_sft``), the policy;
 - :mod:`.parity`: :func:`compare_with_trl`, our loss next to ``DPOTrainer.compute_loss`` on one batch;
-- :mod:`.evaluation`: held-out implicit-reward accuracy and judged win rate against the SFT model;
-- :mod:`.commands`: ``zephyr-tutorial dpo --config FILE.yaml [--key value ...]``.
+- :mod:`.evaluation`: held-out implicit-reward accuracy and judged win rate against the SFT model.
+
+Preference rows and their TRL form are :mod:`zephyr_tutorial.schemas`'s; the command is ``zephyr-tutorial dpo``.
 """
 
-from .commands import register_cli
-from .data import find_preference_files, preference_dataset, read_preferences, to_trl_preference
-from .evaluation import ImplicitRewardReport, answer_prompts, evaluate_implicit_rewards, judged_win_rate
-from .parity import compare_with_trl
+from .evaluation import ImplicitRewardReport, answer_prompts, evaluate_implicit_rewards, evaluate_run, judged_win_rate
 from .logprobs import (
     collate_preferences,
     completion_lengths,
@@ -25,7 +23,9 @@ from .logprobs import (
 )
 from .losses import (
     LOSS_TYPES,
+    PREFERENCE_LOSSES,
     DPOLossOutput,
+    PreferenceLoss,
     bradley_terry_probability,
     conservative_dpo_loss,
     conservative_optimal_margin,
@@ -35,19 +35,10 @@ from .losses import (
     ipo_loss,
     loss_gradient_on_margin,
     preference_loss,
+    robust_dpo_loss,
     sigmoid_dpo_loss,
 )
-from .training import (
-    CPU_RECIPE,
-    DPORun,
-    dpo_config,
-    latest_checkpoint,
-    load_policy,
-    load_tokenizer,
-    load_recipe,
-    resolve_sft_adapter,
-    run_recipe,
-    train_dpo,
-)
+from .parity import compare_with_trl
+from .training import dpo_config, load_policy, train_dpo
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -12,12 +12,12 @@ Two different questions:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
-from .data import to_trl_preference
+from ..schemas import to_trl_preference
 from .logprobs import collate_preferences, pair_logprobs, reference_model, tokenize_preference
 
 
@@ -49,7 +49,13 @@ class ImplicitRewardReport:
 
 @torch.no_grad()
 def evaluate_implicit_rewards(
-    model, tokenizer, rows: Sequence[dict], beta: float, *, batch_size: int = 4, max_length: int | None = None,
+    model,
+    tokenizer,
+    rows: Sequence[dict],
+    beta: float,
+    *,
+    batch_size: int = 4,
+    max_length: int | None = None,
     ref_model=None,
 ) -> ImplicitRewardReport:
     """Implicit rewards of every held-out pair, with our from-scratch log-probabilities.
@@ -80,6 +86,20 @@ def evaluate_implicit_rewards(
     return report
 
 
+def evaluate_run(run, rows: Sequence[dict]) -> ImplicitRewardReport:
+    """:func:`evaluate_implicit_rewards` of a finished run, with the ``beta``, ``max_length`` and eval batch size it
+    trained with: batched as TRL's evaluation batches them, the numbers equal TRL's ``eval_rewards/*``."""
+    args = run.trainer.args
+    return evaluate_implicit_rewards(
+        run.model,
+        run.tokenizer,
+        rows,
+        args.beta,
+        batch_size=args.per_device_eval_batch_size,
+        max_length=args.max_length,
+    )
+
+
 @contextlib.contextmanager
 def active_adapter(model, adapter: str | None):
     """Generate with one adapter of a PEFT model (``None``: all adapters disabled)."""
@@ -95,10 +115,11 @@ def active_adapter(model, adapter: str | None):
         model.set_adapter(previous)
 
 
-def answer_prompts(model, tokenizer, prompts: Sequence[list], *, adapter: str | None, max_new_tokens: int,
-                   batch_size: int = 8):
+def answer_prompts(
+    model, tokenizer, prompts: Sequence[list], *, adapter: str | None, max_new_tokens: int, batch_size: int = 8
+):
     """Greedy answers (``Completion`` objects) of one adapter of ``model`` to each prompt conversation."""
-    from zephyr_tutorial.backends import SamplingConfig, TransformersBackend
+    from ..backends import SamplingConfig, TransformersBackend
 
     backend = TransformersBackend(model, tokenizer, batch_size=batch_size, name=f"adapter:{adapter}")
     was_training = model.training
@@ -111,28 +132,35 @@ def answer_prompts(model, tokenizer, prompts: Sequence[list], *, adapter: str | 
 
 
 def judged_win_rate(
-    model, tokenizer, rows: Sequence[dict], judge, *, policy_adapter: str = "default", baseline_adapter: str | None = "ref",
-    max_new_tokens: int = 64, prompt: str = "mt_bench",
+    model,
+    tokenizer,
+    rows: Sequence[dict],
+    judge,
+    *,
+    policy_adapter: str = "default",
+    baseline_adapter: str | None = "ref",
+    max_new_tokens: int = 64,
 ):
     """Pairwise judgment of the DPO answers (``a``) against the SFT answers (``b``) on held-out prompts.
 
     Both answer sets come from the same weights: the trained adapter versus the
-    frozen reference adapter (the SFT model). ``judge`` is a chat backend (a
-    generating judge, e.g. GPT-4 through ``make_judge("openai", ...)``) or any
-    function ``items -> PairwiseReport`` such as notebook 01's log-probability
-    judge. Returns ``(PairwiseReport, answers)``; ``report.win_rate("a")`` is the
-    DPO model's win rate, ties counting half.
+    frozen reference adapter (the SFT model). ``judge`` is any
+    :class:`~zephyr_tutorial.evaluation.judges.Judge` (``make_judge("openai", ...)`` for GPT-4, notebook 01's
+    log-prob judge ...); it compares each pair in both orders. Returns ``(PairwiseReport, answers)``;
+    ``report.win_rate("a")`` is the DPO model's win rate, ties counting half.
     """
-    from zephyr_tutorial.evaluation import PairwiseItem, judge_pairwise
+    from ..evaluation.items import PairwiseItem
 
     prompts = [to_trl_preference(row)["prompt"] for row in rows]
-    dpo_answers = [c.text for c in answer_prompts(model, tokenizer, prompts, adapter=policy_adapter,
-                                                  max_new_tokens=max_new_tokens)]
-    sft_answers = [c.text for c in answer_prompts(model, tokenizer, prompts, adapter=baseline_adapter,
-                                                  max_new_tokens=max_new_tokens)]
+    dpo_answers = [
+        c.text for c in answer_prompts(model, tokenizer, prompts, adapter=policy_adapter, max_new_tokens=max_new_tokens)
+    ]
+    sft_answers = [
+        c.text
+        for c in answer_prompts(model, tokenizer, prompts, adapter=baseline_adapter, max_new_tokens=max_new_tokens)
+    ]
     items = [
         PairwiseItem(str(row.get("prompt_id", i)), row["prompt"], dpo or "(empty answer)", sft or "(empty answer)")
         for i, (row, dpo, sft) in enumerate(zip(rows, dpo_answers, sft_answers))
     ]
-    report = judge_pairwise(items, judge, prompt=prompt, swap=True) if hasattr(judge, "chat") else judge(items)
-    return report, {"dpo": dpo_answers, "sft": sft_answers}
+    return judge.compare(items, swap=True), {"dpo": dpo_answers, "sft": sft_answers}

@@ -15,7 +15,7 @@ right-padded batch) is TRL's, so our numbers can be compared with its trainer.
 from __future__ import annotations
 
 import contextlib
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -28,10 +28,16 @@ def tokenize_preference(tokenizer, prompt: Sequence[Mapping], chosen: Sequence[M
     prefix (the end-of-turn tokens belong to the completion, so DPO also teaches
     when to stop).
     """
-    prompt_ids = list(tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+    prompt_ids = list(
+        tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=True, return_dict=True)[
+            "input_ids"
+        ]
+    )
     full = {}
     for name, completion in (("chosen", chosen), ("rejected", rejected)):
-        full[name] = list(tokenizer.apply_chat_template(list(prompt) + list(completion), tokenize=True, return_dict=True)["input_ids"])
+        full[name] = list(
+            tokenizer.apply_chat_template(list(prompt) + list(completion), tokenize=True, return_dict=True)["input_ids"]
+        )
     prompt_length = min(_common_prefix(prompt_ids, full["chosen"]), _common_prefix(prompt_ids, full["rejected"]))
     return {
         "prompt_ids": prompt_ids[:prompt_length],

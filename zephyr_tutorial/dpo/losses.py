@@ -18,12 +18,11 @@ so :math:`\\beta h = \\hat r(y_w) - \\hat r(y_l)`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
-LOSS_TYPES = ("sigmoid", "ipo", "hinge", "conservative")
 
 
 def sigmoid_dpo_loss(margin: torch.Tensor, beta: float) -> torch.Tensor:
@@ -67,6 +66,26 @@ def conservative_dpo_loss(margin: torch.Tensor, beta: float, label_smoothing: fl
     return -(1.0 - label_smoothing) * F.logsigmoid(beta * margin) - label_smoothing * F.logsigmoid(-beta * margin)
 
 
+def robust_dpo_loss(margin: torch.Tensor, beta: float, label_smoothing: float) -> torch.Tensor:
+    """Robust DPO (rDPO, Chowdhury et al. 2024): an *unbiased* loss under labels flipped with probability
+    :math:`\\varepsilon`.
+
+    .. math::
+
+        L = \\frac{-(1-\\varepsilon)\\log\\sigma(\\beta h)
+                 + \\varepsilon \\log \\sigma(-\\beta h)}{1 - 2\\varepsilon}
+
+    cDPO (:func:`conservative_dpo_loss`) averages the two labels and so stops at a finite margin; rDPO
+    subtracts the flipped term instead, so that its expectation over the noise is the clean DPO loss.
+    :math:`\\varepsilon = 0` gives plain DPO. TRL's ``loss_type="robust"``.
+    """
+    if not 0.0 <= label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+    clean = -(1.0 - label_smoothing) * F.logsigmoid(beta * margin)
+    flipped = -label_smoothing * F.logsigmoid(-beta * margin)
+    return (clean - flipped) / (1.0 - 2.0 * label_smoothing)
+
+
 def dpo_gradient_weight(margin: torch.Tensor, beta: float) -> torch.Tensor:
     """The per-pair weight of the DPO gradient: :math:`\\sigma(\\hat r(y_l) - \\hat r(y_w)) = \\sigma(-\\beta h)`.
 
@@ -81,34 +100,64 @@ def dpo_gradient_weight(margin: torch.Tensor, beta: float) -> torch.Tensor:
     return torch.sigmoid(-beta * margin)
 
 
-def loss_gradient_on_margin(margin: torch.Tensor, beta: float, loss_type: str, label_smoothing: float = 0.0):
-    """:math:`-\\partial L / \\partial h` in closed form, for plotting how hard each loss pushes the margin up.
+@dataclass(frozen=True)
+class PreferenceLoss:
+    """One entry of :data:`PREFERENCE_LOSSES`: a loss of the margin and, where we derived it, its gradient."""
 
-    sigmoid: :math:`\\beta\\sigma(-\\beta h)`; ipo: :math:`-2(h - 1/(2\\beta))`;
-    hinge: :math:`\\beta\\,[\\beta h < 1]`; conservative: :math:`\\beta((1-\\varepsilon) - \\sigma(\\beta h))`.
+    loss: Callable[[torch.Tensor, float, float], torch.Tensor]
+    """``loss(margin, beta, label_smoothing)``: the per-pair loss."""
+    gradient: Callable[[torch.Tensor, float, float], torch.Tensor] | None = None
+    """:math:`-\\partial L / \\partial h` in closed form; ``None``: computed by autograd from ``loss``."""
+    per_token: bool = False
+    """Whether the margin is built from per-token log-ratios (each divided by its completion length, IPO)."""
+
+
+PREFERENCE_LOSSES: dict[str, PreferenceLoss] = {
+    "sigmoid": PreferenceLoss(
+        lambda h, beta, eps: sigmoid_dpo_loss(h, beta), lambda h, beta, eps: beta * dpo_gradient_weight(h, beta)
+    ),
+    "ipo": PreferenceLoss(
+        lambda h, beta, eps: ipo_loss(h, beta), lambda h, beta, eps: -2.0 * (h - 1.0 / (2.0 * beta)), per_token=True
+    ),
+    "hinge": PreferenceLoss(
+        lambda h, beta, eps: hinge_loss(h, beta), lambda h, beta, eps: beta * (beta * h < 1.0).to(h.dtype)
+    ),
+    "conservative": PreferenceLoss(
+        conservative_dpo_loss, lambda h, beta, eps: beta * ((1.0 - eps) - torch.sigmoid(beta * h))
+    ),
+    "robust": PreferenceLoss(robust_dpo_loss),
+}
+"""The preference losses by ``loss_type``: a new variant is one function of the margin and one line here.
+The names are TRL's ``loss_type`` names where TRL has the loss (``tests/test_dpo_parity.py`` checks them)."""
+
+LOSS_TYPES = tuple(PREFERENCE_LOSSES)
+
+
+def _registered(loss_type: str) -> PreferenceLoss:
+    if loss_type not in PREFERENCE_LOSSES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(PREFERENCE_LOSSES)}")
+    return PREFERENCE_LOSSES[loss_type]
+
+
+def loss_gradient_on_margin(margin: torch.Tensor, beta: float, loss_type: str, label_smoothing: float = 0.0):
+    """:math:`-\\partial L / \\partial h`, for plotting how hard each loss pushes the margin up.
+
+    In closed form where the registry has it: sigmoid :math:`\\beta\\sigma(-\\beta h)`; ipo
+    :math:`-2(h - 1/(2\\beta))`; hinge :math:`\\beta\\,[\\beta h < 1]`; conservative
+    :math:`\\beta((1-\\varepsilon) - \\sigma(\\beta h))`. Otherwise by autograd.
     """
-    if loss_type == "sigmoid":
-        return beta * dpo_gradient_weight(margin, beta)
-    if loss_type == "ipo":
-        return -2.0 * (margin - 1.0 / (2.0 * beta))
-    if loss_type == "hinge":
-        return beta * (beta * margin < 1.0).to(margin.dtype)
-    if loss_type == "conservative":
-        return beta * ((1.0 - label_smoothing) - torch.sigmoid(beta * margin))
-    raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
+    entry = _registered(loss_type)
+    if entry.gradient is not None:
+        return entry.gradient(margin, beta, label_smoothing)
+    with torch.enable_grad():
+        h = margin.detach().clone().requires_grad_()
+        (grad,) = torch.autograd.grad(entry.loss(h, beta, label_smoothing).sum(), h)
+    return -grad
 
 
 def preference_loss(margin: torch.Tensor, beta: float, loss_type: str = "sigmoid", label_smoothing: float = 0.0):
-    """Per-pair loss of the variant ``loss_type`` (one of :data:`LOSS_TYPES`) at log-ratio margin ``margin``."""
-    if loss_type == "sigmoid":
-        return sigmoid_dpo_loss(margin, beta)
-    if loss_type == "ipo":
-        return ipo_loss(margin, beta)
-    if loss_type == "hinge":
-        return hinge_loss(margin, beta)
-    if loss_type == "conservative":
-        return conservative_dpo_loss(margin, beta, label_smoothing)
-    raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
+    """Per-pair loss of the variant ``loss_type`` (a key of :data:`PREFERENCE_LOSSES`) at the log-ratio margin."""
+    return _registered(loss_type).loss(margin, beta, label_smoothing)
 
 
 @dataclass
@@ -161,12 +210,12 @@ def dpo_loss(
                  - (\\log\\pi_\\theta(y_l|x) - \\log\\pi_{ref}(y_l|x))\\big]\\Big)
 
     ``loss_type`` picks the variant applied to the margin (see :func:`preference_loss`).
-    For ``"ipo"`` with completion lengths given, each log-ratio is divided by its
+    For a per-token variant (``"ipo"``) with completion lengths given, each log-ratio is divided by its
     completion length first (the per-token form TRL uses, confirmed by the IPO authors).
     """
     chosen_logratios = policy_chosen_logps - reference_chosen_logps
     rejected_logratios = policy_rejected_logps - reference_rejected_logps
-    if loss_type == "ipo" and chosen_lengths is not None and rejected_lengths is not None:
+    if _registered(loss_type).per_token and chosen_lengths is not None and rejected_lengths is not None:
         margin = chosen_logratios / chosen_lengths.clamp(min=1) - rejected_logratios / rejected_lengths.clamp(min=1)
     else:
         margin = chosen_logratios - rejected_logratios

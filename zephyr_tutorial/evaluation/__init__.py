@@ -1,34 +1,30 @@
-"""Evaluation of chat models, the two ways the Zephyr paper uses (notebook 01).
+"""Evaluation of chat models, the two ways the Zephyr paper uses (notebook 01), and the judges every stage uses.
 
-- **LLM-as-judge** (:mod:`.judge`, :mod:`.prompts`, :mod:`.parsing`, :mod:`.metrics`):
-  a strong model compares two answers (AlpacaEval, MT-Bench pairwise) or grades one
-  (MT-Bench single), with position swap, safe parsing and win rates with errors.
-  :mod:`.logprob_judge` reads a small judge's verdict or rating from its next-token probabilities.
+- **LLM-as-judge** (:mod:`.judges`, :mod:`.items`, :mod:`.prompts`, :mod:`.parsing`, :mod:`.metrics`):
+  one :class:`Judge` interface compares two answers (AlpacaEval, MT-Bench pairwise), grades one
+  (MT-Bench single) or rates completions on UltraFeedback's four aspects (:mod:`.rating`), with position
+  swap, safe parsing and win rates with errors. :class:`LLMJudge` generates its verdict through a chat
+  backend; :class:`LogprobJudge` (:mod:`.logprob_judge`) reads it from next-token probabilities.
 - **Next-token multiple choice** (:mod:`.multiple_choice`): score each choice by
   its log-likelihood, as lm-evaluation-harness does for ARC, HellaSwag and MMLU.
-
-The ``eval-mc`` and ``judge`` commands are registered here (see :mod:`.commands`).
 """
 
-from .commands import register_cli
-from .judge import (
-    JUDGE_SAMPLING,
+from .items import (
     REFERENCE_CATEGORIES,
     PairwiseItem,
     PairwiseJudgment,
     PairwiseReport,
     SingleItem,
     SingleJudgment,
-    judge_pairwise,
-    judge_single,
+    combine_orders,
     load_human_labels,
     load_pairwise_items,
-    make_judge,
     ratings_by_human_label,
     reference_answers,
     single_items_from_pairs,
 )
-from .logprob_judge import VERDICT_PREFIX, judge_pairwise_logprobs, judge_single_logprobs
+from .judges import JUDGES, Judge, JudgeOptions, LLMJudge, make_judge, register_judge
+from .logprob_judge import VERDICT_PREFIX, LogprobJudge, digit_continuations
 from .metrics import Agreement, Estimate, WinRate, agreement, length_controlled_win_rate, mean_score, win_rate
 from .multiple_choice import (
     DEFAULT_PROMPT,
@@ -44,6 +40,14 @@ from .multiple_choice import (
     score_continuations,
 )
 from .parsing import Parsed, parse_alpaca_ranking, parse_pairwise_verdict, parse_rating
-from .prompts import alpaca_eval_ranking_prompt, mt_bench_pairwise_prompt, mt_bench_single_prompt, pairwise_prompt
+from .prompts import (
+    PAIRWISE_PROMPTS,
+    alpaca_eval_ranking_prompt,
+    mt_bench_pairwise_prompt,
+    mt_bench_single_prompt,
+    pairwise_prompt,
+    register_pairwise_prompt,
+)
+from .rating import ASPECTS, Rating, RatingParseError, build_rating_prompt, parse_ratings, shuffled_order
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -50,8 +50,9 @@ def win_rate(verdicts: Sequence[str], side: str = "a") -> WinRate:
     """
     scores = preference_scores(verdicts, side)
     value, stderr = _mean_and_stderr(scores)
-    return WinRate(value, stderr, len(scores), int((scores == 1).sum()), int((scores == 0.5).sum()),
-                   int((scores == 0).sum()))
+    return WinRate(
+        value, stderr, len(scores), int((scores == 1).sum()), int((scores == 0.5).sum()), int((scores == 0).sum())
+    )
 
 
 def _fit_soft_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 100) -> np.ndarray:
@@ -69,8 +70,15 @@ def _fit_soft_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: in
     return weights
 
 
-def length_controlled_win_rate(verdicts: Sequence[str], length_a: Sequence[int], length_b: Sequence[int], *,
-                               side: str = "a", bootstrap: int = 200, seed: int = 0) -> Estimate:
+def length_controlled_win_rate(
+    verdicts: Sequence[str],
+    length_a: Sequence[int],
+    length_b: Sequence[int],
+    *,
+    side: str = "a",
+    bootstrap: int = 200,
+    seed: int = 0,
+) -> Estimate:
     """Win rate of ``side`` predicted at zero length difference (AlpacaEval 2's idea, simplified).
 
     Dubois et al. (2024, "Length-Controlled AlpacaEval", arXiv:2404.04475) fit a
@@ -78,7 +86,8 @@ def length_controlled_win_rate(verdicts: Sequence[str], length_a: Sequence[int],
     with that term set to zero. With two fixed systems that GLM reduces to a
     logistic regression on the standardized length difference
 
-    .. math::  P(\\text{side wins}) = \\sigma\\big(\\beta_0 + \\beta_1 \\tanh(\\Delta\\ell / \\operatorname{std}(\\Delta\\ell))\\big),
+    .. math::  P(\\text{side wins}) =
+               \\sigma\\big(\\beta_0 + \\beta_1 \\tanh(\\Delta\\ell / \\operatorname{std}(\\Delta\\ell))\\big),
                \\qquad \\mathrm{LC} = \\sigma(\\beta_0),
 
     fitted on soft labels (tie = 0.5). Its standard error is a bootstrap over items.
@@ -98,8 +107,9 @@ def length_controlled_win_rate(verdicts: Sequence[str], length_a: Sequence[int],
     everything = np.arange(len(scores))
     rng = np.random.default_rng(seed)
     resampled = [estimate(rng.integers(0, len(scores), len(scores))) for _ in range(bootstrap)]
-    return Estimate(estimate(everything), float(np.std(resampled, ddof=1)) if bootstrap > 1 else float("nan"),
-                    len(scores))
+    return Estimate(
+        estimate(everything), float(np.std(resampled, ddof=1)) if bootstrap > 1 else float("nan"), len(scores)
+    )
 
 
 def mean_score(scores: Sequence[float]) -> Estimate:
@@ -134,5 +144,4 @@ def agreement(judge: Sequence[str], human: Sequence[str]) -> Agreement:
     observed = sum(same) / len(same)
     expected = sum((judge.count(v) / len(judge)) * (human.count(v) / len(human)) for v in VERDICTS)
     kappa = (observed - expected) / (1 - expected) if expected < 1 else float("nan")
-    return Agreement(observed, sum(decided) / len(decided) if decided else float("nan"), len(same), len(decided),
-                     kappa)
+    return Agreement(observed, sum(decided) / len(decided) if decided else float("nan"), len(same), len(decided), kappa)

@@ -21,8 +21,8 @@ the same items and model the numbers equal lm-eval's (``tests/test_evaluation_mc
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from ..data import DataError, read_jsonl
 
@@ -137,7 +137,9 @@ def load_mc_items(path) -> list[MCItem]:
     ]
 
 
-def build_requests(item: MCItem, fmt: str = "continuation", prompt: str = DEFAULT_PROMPT) -> tuple[str, list[str], list[str]]:
+def build_requests(
+    item: MCItem, fmt: str = "continuation", prompt: str = DEFAULT_PROMPT
+) -> tuple[str, list[str], list[str]]:
     """``(context, continuations, texts_for_norm)`` of one item.
 
     ``continuation`` format (ARC/HellaSwag style): the model scores ``" " + choice``.
@@ -175,11 +177,18 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
         return [prefix], tokenizer.encode(continuation)
     whole = tokenizer.encode(context + continuation)
     context_ids = tokenizer.encode(context)
-    return context_ids, whole[len(context_ids):]
+    return context_ids, whole[len(context_ids) :]
 
 
-def score_continuations(model, tokenizer, pairs: Sequence[tuple[str, str]], *, batch_size: int = 16,
-                        max_length: int | None = None, progress: bool = True) -> list[tuple[float, bool]]:
+def score_continuations(
+    model,
+    tokenizer,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    batch_size: int = 16,
+    max_length: int | None = None,
+    progress: bool = True,
+) -> list[tuple[float, bool]]:
     """``(log p(continuation | context), is_greedy)`` for each ``(context, continuation)`` pair, batched.
 
     Sequences are sorted longest first and right-padded; with causal attention a
@@ -196,7 +205,7 @@ def score_continuations(model, tokenizer, pairs: Sequence[tuple[str, str]], *, b
             raise ValueError(f"request {i}: the continuation {pairs[i][1]!r} encodes to no tokens")
     # Requests whose model input is identical (a one-token continuation after a shared context, as in the
     # letters format) share one row: the targets are read from the same logits.
-    inputs = [tuple((c + x)[-(max_length + 1):][:-1]) for c, x in encoded]
+    inputs = [tuple((c + x)[-(max_length + 1) :][:-1]) for c, x in encoded]
     unique = list(dict.fromkeys(inputs))
     requests_of: dict[tuple, list[int]] = {}
     for index, row in enumerate(inputs):
@@ -206,16 +215,16 @@ def score_continuations(model, tokenizer, pairs: Sequence[tuple[str, str]], *, b
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     bar = tqdm(total=len(encoded), desc="loglikelihood", disable=not progress)
     for start in range(0, len(unique), batch_size):
-        chunk = unique[start:start + batch_size]
+        chunk = unique[start : start + batch_size]
         batch = torch.full((len(chunk), len(chunk[0])), pad_id, dtype=torch.long)
         for row, ids in enumerate(chunk):
-            batch[row, :len(ids)] = torch.tensor(ids)
+            batch[row, : len(ids)] = torch.tensor(ids)
         with torch.no_grad():
             log_probs = torch.log_softmax(model(batch.to(model.device)).logits.float(), dim=-1).cpu()
         for row, ids in enumerate(chunk):
             for index in requests_of[ids]:
                 target = torch.tensor(encoded[index][1])
-                window = log_probs[row, len(ids) - len(target):len(ids)]
+                window = log_probs[row, len(ids) - len(target) : len(ids)]
                 greedy = bool((window.argmax(dim=-1) == target).all())
                 results[index] = (float(window.gather(1, target[:, None]).sum()), greedy)
             bar.update(len(requests_of[ids]))
@@ -227,22 +236,37 @@ def _argmax(values: Sequence[float]) -> int:
     return max(range(len(values)), key=lambda i: values[i])
 
 
-def evaluate_multiple_choice(model, tokenizer, items: Sequence[MCItem], *, fmt: str = "continuation",
-                             prompt: str = DEFAULT_PROMPT, batch_size: int = 16, progress: bool = True) -> MCReport:
+def evaluate_multiple_choice(
+    model,
+    tokenizer,
+    items: Sequence[MCItem],
+    *,
+    fmt: str = "continuation",
+    prompt: str = DEFAULT_PROMPT,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> MCReport:
     """Score every choice of every item in one batched pass; returns per-item log-likelihoods and predictions."""
     requests = [build_requests(item, fmt, prompt) for item in items]
     pairs = [(context, continuation) for context, continuations, _ in requests for continuation in continuations]
     scores = score_continuations(model, tokenizer, pairs, batch_size=batch_size, progress=progress)
     report, cursor = MCReport(), 0
     for item, (_, continuations, texts) in zip(items, requests):
-        chunk = scores[cursor:cursor + len(continuations)]
+        chunk = scores[cursor : cursor + len(continuations)]
         cursor += len(continuations)
         lls = [ll for ll, _ in chunk]
         normalized = [ll / len(text) for ll, text in zip(lls, texts)]
-        report.items.append(MCItemResult(
-            id=item.id, category=item.category, answer=item.answer, loglikelihoods=lls,
-            is_greedy=[g for _, g in chunk], prediction=_argmax(lls), prediction_norm=_argmax(normalized),
-        ))
+        report.items.append(
+            MCItemResult(
+                id=item.id,
+                category=item.category,
+                answer=item.answer,
+                loglikelihoods=lls,
+                is_greedy=[g for _, g in chunk],
+                prediction=_argmax(lls),
+                prediction_norm=_argmax(normalized),
+            )
+        )
     return report
 
 
@@ -265,7 +289,9 @@ def _hellaswag_item(row) -> MCItem:
 
 
 def _mmlu_item(row) -> MCItem:
-    return MCItem(row["question"].strip(), tuple(row["choices"]), int(row["answer"]), category=row.get("subject", "mmlu"))
+    return MCItem(
+        row["question"].strip(), tuple(row["choices"]), int(row["answer"]), category=row.get("subject", "mmlu")
+    )
 
 
 HUB_BENCHMARKS = {

@@ -75,7 +75,7 @@ def outermost_lists(text: str) -> list[str]:
         elif char == "]" and stack:
             start = stack.pop()
             if not stack and _STARTS_WITH_DICT.match(text, start):
-                spans.append(text[start:index + 1])
+                spans.append(text[start : index + 1])
     return spans
 
 

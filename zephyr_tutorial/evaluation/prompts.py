@@ -9,10 +9,17 @@ parse, so a judge that was tuned or prompted for them answers in a shape we can 
   (a reference-guided variant shows a reference answer, for math and reasoning);
 - MT-Bench pairwise: a short explanation, then ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie).
 
-Every builder returns a conversation (list of ``{"role", "content"}``).
+Every builder returns a conversation (list of ``{"role", "content"}``). The pairwise prompts are a
+registry, :data:`PAIRWISE_PROMPTS`: a name, the builder of the conversation and the parser of the reply;
+a new pairwise prompt is one builder and one :func:`register_pairwise_prompt` line.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .parsing import Parsed, parse_alpaca_ranking, parse_pairwise_verdict
 
 ALPACA_EVAL_SYSTEM = "You are a careful assistant who ranks language models by how good their answers are."
 
@@ -91,8 +98,6 @@ PAIRWISE_TEMPLATE = """[User Question]
 {answer_b}
 [The End of Assistant B's Answer]"""
 
-PAIRWISE_PROMPTS = ("alpaca_eval", "mt_bench")
-
 
 def alpaca_eval_ranking_prompt(instruction: str, output_1: str, output_2: str) -> list[dict]:
     """The ranking conversation: ``output_1`` is shown as ``model_1``, ``output_2`` as ``model_2``."""
@@ -115,10 +120,37 @@ def mt_bench_pairwise_prompt(question: str, answer_a: str, answer_b: str) -> lis
     return [{"role": "system", "content": PAIRWISE_SYSTEM}, {"role": "user", "content": user}]
 
 
+@dataclass(frozen=True)
+class PairwisePrompt:
+    """A pairwise judging prompt: ``build(instruction, first, second)`` and ``parse(reply)``.
+
+    ``parse`` returns a :class:`~zephyr_tutorial.evaluation.parsing.Parsed` whose value names the position that
+    won: ``"A"``/``"model_1"`` (shown first), ``"B"``/``"model_2"`` (shown second), anything else a tie.
+    """
+
+    build: Callable[[str, str, str], list[dict]]
+    parse: Callable[[str], Parsed]
+
+
+PAIRWISE_PROMPTS: dict[str, PairwisePrompt] = {}
+
+
+def register_pairwise_prompt(name: str, build, parse) -> None:
+    """Make ``name`` a pairwise prompt every judge (and ``zephyr-tutorial judge --prompt``) can use."""
+    PAIRWISE_PROMPTS[name] = PairwisePrompt(build, parse)
+
+
+register_pairwise_prompt("alpaca_eval", alpaca_eval_ranking_prompt, parse_alpaca_ranking)
+register_pairwise_prompt("mt_bench", mt_bench_pairwise_prompt, parse_pairwise_verdict)
+
+
+def pairwise_spec(kind: str) -> PairwisePrompt:
+    """The registered prompt ``kind``; an unknown one names the registered ones."""
+    if kind not in PAIRWISE_PROMPTS:
+        raise ValueError(f"unknown pairwise prompt {kind!r}; choose one of {', '.join(sorted(PAIRWISE_PROMPTS))}")
+    return PAIRWISE_PROMPTS[kind]
+
+
 def pairwise_prompt(kind: str, instruction: str, first: str, second: str) -> list[dict]:
-    """The pairwise conversation of ``kind`` (``"alpaca_eval"`` or ``"mt_bench"``) with ``first`` shown first."""
-    if kind == "alpaca_eval":
-        return alpaca_eval_ranking_prompt(instruction, first, second)
-    if kind == "mt_bench":
-        return mt_bench_pairwise_prompt(instruction, first, second)
-    raise ValueError(f"unknown pairwise prompt {kind!r}; choose one of {', '.join(PAIRWISE_PROMPTS)}")
+    """The pairwise conversation of ``kind`` (a key of :data:`PAIRWISE_PROMPTS`) with ``first`` shown first."""
+    return pairwise_spec(kind).build(instruction, first, second)

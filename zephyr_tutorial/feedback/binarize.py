@@ -12,21 +12,17 @@ For each prompt the completion with the highest mean rating is *chosen*. The
 Tie rule: when several completions share the top mean, the first in pool order
 is chosen (what ``argmax`` does). Prompts whose rated completions all tie, that
 have fewer than two rated completions, or (``"margin"``) no completion far
-enough below, are dropped and counted by reason.
+enough below, are dropped and counted by reason. The schema of the pairs, their validation and
+their train/test split are :mod:`zephyr_tutorial.schemas`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter, defaultdict
-from typing import Iterable, Sequence
-
-from ..data import DataError, check_fields, check_messages, read_jsonl
+from collections.abc import Iterable, Sequence
 
 STRATEGIES = ("random", "worst", "margin")
-PREFERENCE_FIELDS = {"prompt": str, "prompt_id": str, "chosen": list, "rejected": list,
-                     "score_chosen": (int, float), "score_rejected": (int, float)}
 
 
 def chat(prompt: str, answer: str) -> list[dict]:
@@ -70,7 +66,11 @@ def select_pair(group: Sequence[dict], strategy: str = "random", *, margin: floa
 
 
 def binarize(
-    rating_rows: Iterable[dict], strategy: str = "random", *, margin: float = 1.0, seed: int = 0,
+    rating_rows: Iterable[dict],
+    strategy: str = "random",
+    *,
+    margin: float = 1.0,
+    seed: int = 0,
     pool_order: Sequence[str] | None = None,
 ) -> tuple[list[dict], Counter]:
     """Preference rows (ultrafeedback_binarized schema) and a Counter of kept / dropped-by-reason prompts."""
@@ -81,60 +81,16 @@ def binarize(
             report[f"dropped: {rejected}"] += 1
             continue
         report["kept"] += 1
-        pairs.append({
-            "prompt": chosen["prompt"],
-            "prompt_id": prompt_id,
-            "chosen": chat(chosen["prompt"], chosen["text"]),
-            "rejected": chat(chosen["prompt"], rejected["text"]),
-            "score_chosen": round(chosen["mean"], 3),
-            "score_rejected": round(rejected["mean"], 3),
-            "policy_chosen": chosen["policy"],
-            "policy_rejected": rejected["policy"],
-        })
+        pairs.append(
+            {
+                "prompt": chosen["prompt"],
+                "prompt_id": prompt_id,
+                "chosen": chat(chosen["prompt"], chosen["text"]),
+                "rejected": chat(chosen["prompt"], rejected["text"]),
+                "score_chosen": round(chosen["mean"], 3),
+                "score_rejected": round(rejected["mean"], 3),
+                "policy_chosen": chosen["policy"],
+                "policy_rejected": rejected["policy"],
+            }
+        )
     return pairs, report
-
-
-def split_train_test(rows: Sequence[dict], test_fraction: float = 0.1) -> tuple[list[dict], list[dict]]:
-    """Deterministic split by a hash of ``prompt_id``: a prompt stays on its side when rows are added."""
-    def bucket(row: dict) -> float:
-        digest = hashlib.sha256(row["prompt_id"].encode("utf-8")).hexdigest()
-        return int(digest[:8], 16) / 0xFFFFFFFF
-
-    train = [row for row in rows if bucket(row) >= test_fraction]
-    test = [row for row in rows if bucket(row) < test_fraction]
-    return train, test
-
-
-def validate_preference_row(row: dict, path: str, line: int) -> None:
-    """Check one row of the ultrafeedback_binarized schema; raise :class:`DataError` naming the field."""
-    check_fields(row, PREFERENCE_FIELDS, path, line)
-    for side in ("chosen", "rejected"):
-        check_messages(row[side], path, line, side)
-        if row[side][-1]["role"] != "assistant":
-            raise DataError(path, line, f"{side}[-1].role", "the last message must be the assistant's answer")
-
-
-def read_preferences(path) -> list[dict]:
-    """A validated preference JSONL file (ours or an export of ultrafeedback_binarized)."""
-    return read_jsonl(path, validate=validate_preference_row)
-
-
-def load_ultrafeedback_binarized(source: str = "HuggingFaceH4/ultrafeedback_binarized", split: str = "train_prefs",
-                                 limit: int | None = None):
-    """The real preference set as a ``datasets.Dataset``: a hub id, or a local JSONL file of the same schema.
-
-    Every row is validated, so a wrong file fails with file, row and field.
-    """
-    from pathlib import Path
-
-    import datasets
-
-    if Path(source).is_file():
-        dataset = datasets.load_dataset("json", data_files={split: str(source)}, split=split)
-    else:
-        dataset = datasets.load_dataset(source, split=split)
-    if limit is not None:
-        dataset = dataset.select(range(min(limit, len(dataset))))
-    for index, row in enumerate(dataset):
-        validate_preference_row(row, str(source), index + 1)
-    return dataset

@@ -11,12 +11,13 @@ Files in the output folder::
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..data import ResumableJsonlWriter, iter_jsonl, write_jsonl
-from .binarize import binarize, split_train_test
-from .rating import ASPECTS, Rating
+from ..evaluation.rating import ASPECTS, Rating
+from ..schemas import split_by_prompt_id
+from .binarize import binarize
 
 PROMPT_FIELDS = {"id": str, "prompt": str}
 
@@ -41,9 +42,9 @@ def rating_row(completion: dict, rating: Rating, judge_name: str) -> dict:
 def rate_completions(completions_path, writer: ResumableJsonlWriter, judge, *, prompts_per_call: int = 8) -> Counter:
     """Rate every completion of ``completions_path`` not yet in ``writer``; return counts (rated / missing).
 
-    The judge sees all unrated completions of a prompt together (a
-    :class:`~zephyr_tutorial.feedback.rating.TextJudge` shuffles them in one
-    request), so run it after the pool has finished for those prompts.
+    ``judge`` is any :class:`~zephyr_tutorial.evaluation.judges.Judge`; it sees all unrated completions of a
+    prompt together (a generating judge shuffles them in one request), so run it after the pool has finished
+    for those prompts.
     """
     from tqdm.auto import tqdm
 
@@ -66,11 +67,19 @@ def rate_completions(completions_path, writer: ResumableJsonlWriter, judge, *, p
     return counts
 
 
-def write_preferences(ratings_path, out_dir, *, strategy: str = "random", margin: float = 1.0, seed: int = 0,
-                      test_fraction: float = 0.1, pool_order: Sequence[str] | None = None) -> dict:
+def write_preferences(
+    ratings_path,
+    out_dir,
+    *,
+    strategy: str = "random",
+    margin: float = 1.0,
+    seed: int = 0,
+    test_fraction: float = 0.1,
+    pool_order: Sequence[str] | None = None,
+) -> dict:
     """Binarize ``ratings_path`` into ``train_prefs.jsonl``/``test_prefs.jsonl`` in ``out_dir``; return the counts."""
     pairs, report = binarize(iter_jsonl(ratings_path), strategy, margin=margin, seed=seed, pool_order=pool_order)
-    train, test = split_train_test(pairs, test_fraction)
+    train, test = split_by_prompt_id(pairs, test_fraction, seed)
     out_dir = Path(out_dir)
     write_jsonl(out_dir / "train_prefs.jsonl", train)
     write_jsonl(out_dir / "test_prefs.jsonl", test)
@@ -89,6 +98,7 @@ def rating_table(ratings_path) -> list[dict]:
 
 def format_pair(row: dict, width: int = 240) -> str:
     """A preference row as readable text: the prompt, then chosen and rejected answers with their scores."""
+
     def clip(text: str) -> str:
         text = " ".join(text.split())
         return text if len(text) <= width else text[: width - 3] + "..."

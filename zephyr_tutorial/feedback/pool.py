@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..data import DataError
 
@@ -128,7 +128,9 @@ def load_pool_config(path: str | Path) -> list[PolicySpec]:
             raise DataError(path, None, f"[{i}]", "expected an object")
         unknown = set(entry) - known
         if unknown:
-            raise DataError(path, None, f"[{i}].{sorted(unknown)[0]}", f"unknown field; known: {', '.join(sorted(known))}")
+            raise DataError(
+                path, None, f"[{i}].{sorted(unknown)[0]}", f"unknown field; known: {', '.join(sorted(known))}"
+            )
         try:
             pool.append(PolicySpec(**entry))
         except (TypeError, ValueError) as error:
@@ -207,7 +209,11 @@ def run_pool(
     # so the judge can start on complete groups while the pool is still running.
     for start in range(0, len(prompts), chunk_size):
         for spec in pool:
-            todo = [p for p in prompts[start : start + chunk_size] if completion_id(p["id"], spec.name) not in writer.done_ids]
+            todo = [
+                p
+                for p in prompts[start : start + chunk_size]
+                if completion_id(p["id"], spec.name) not in writer.done_ids
+            ]
             if not todo:
                 continue
             if spec.kind == "truncated":
@@ -260,8 +266,7 @@ class PolicyBackends:
     model; ``profile`` decides the base model under an SFT adapter (default: the active profile).
     """
 
-    def __init__(self, *, batch_size: int = 16, sft_adapter_dir: str | Path | None = None, profile=None,
-                 embedded=None):
+    def __init__(self, *, batch_size: int = 16, sft_adapter_dir: str | Path | None = None, profile=None, embedded=None):
         self.batch_size = batch_size
         self.sft_adapter_dir = sft_adapter_dir
         self.profile = profile
@@ -281,11 +286,12 @@ class PolicyBackends:
         if spec.kind == "embedded":
             model, tokenizer = self.embedded()
         elif spec.kind == "sft":
-            from ..chat_template import apply_zephyr_template
-            from ..sft import load_sft_model
+            from ..models import load_adapter_model
+            from ..profiles import active_profile
+            from ..sft import default_sft_adapter_dir
 
-            model, tokenizer = load_sft_model(spec.model or self.sft_adapter_dir, self.profile)
-            tokenizer = apply_zephyr_template(tokenizer)
+            adapter = spec.model or self.sft_adapter_dir or default_sft_adapter_dir()
+            model, tokenizer = load_adapter_model(adapter, self.profile or active_profile())
         elif spec.kind == "tiny_random":
             from ..models import build_tiny_model
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ..data import read_jsonl
-from .rating import ASPECTS
+from ..evaluation.rating import ASPECTS
 
 PAIRWISE_FIELDS = {"id": str, "instruction": str, "output_a": str, "output_b": str}
 HUMAN_FIELDS = {"id": str, "preferred": str}
@@ -49,7 +49,9 @@ def judge_agreement(judge, pairs: Sequence[dict], *, tie_tolerance: float = 0.0,
         chunk = pairs[start : start + batch]
         items = [(row["id"], row["instruction"], [row["output_a"], row["output_b"]]) for row in chunk]
         for row, (rating_a, rating_b) in zip(chunk, judge.rate(items)):
-            verdicts.append((row, preference_from_means(rating_a.mean, rating_b.mean, tie_tolerance), rating_a, rating_b))
+            verdicts.append(
+                (row, preference_from_means(rating_a.mean, rating_b.mean, tie_tolerance), rating_a, rating_b)
+            )
     decided = [(row, verdict) for row, verdict, _, _ in verdicts if row["preferred"] != "tie" and verdict is not None]
     agree = sum(verdict == row["preferred"] for row, verdict in decided)
     return {
@@ -61,8 +63,13 @@ def judge_agreement(judge, pairs: Sequence[dict], *, tie_tolerance: float = 0.0,
         "agree": agree,
         "agreement": agree / len(decided) if decided else float("nan"),
         "verdicts": [
-            {"id": row["id"], "human": row["preferred"], "judge": verdict,
-             "mean_a": rating_a.mean, "mean_b": rating_b.mean}
+            {
+                "id": row["id"],
+                "human": row["preferred"],
+                "judge": verdict,
+                "mean_a": rating_a.mean,
+                "mean_b": rating_b.mean,
+            }
             for row, verdict, rating_a, rating_b in verdicts
         ],
     }
@@ -82,8 +89,14 @@ def aspect_correlations(rating_rows: Iterable[dict]):
     """Pearson correlation matrix (4x4 numpy array, in :data:`ASPECTS` order) between aspect scores."""
     import numpy as np
 
-    matrix = np.array([[row["scores"][a] for a in ASPECTS] for row in rating_rows
-                       if row.get("missing_reason") is None and row.get("scores")], dtype=float)
+    matrix = np.array(
+        [
+            [row["scores"][a] for a in ASPECTS]
+            for row in rating_rows
+            if row.get("missing_reason") is None and row.get("scores")
+        ],
+        dtype=float,
+    )
     if len(matrix) < 2:
         raise ValueError("need at least two rated completions to correlate aspects")
     return np.corrcoef(matrix, rowvar=False)

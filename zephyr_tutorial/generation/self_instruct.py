@@ -20,19 +20,39 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
-from zephyr_tutorial.backends import ChatBackend, SamplingConfig
-from zephyr_tutorial.data import ResumableJsonlWriter
-from zephyr_tutorial.generation.similarity import rouge_l, words
+from ..backends import ChatBackend, SamplingConfig
+from ..data import ResumableJsonlWriter, read_jsonl
+from .similarity import rouge_l, words
 
 # Tasks a text-only model cannot perform (after the self-instruct paper's list), matched as whole words:
 # "file" does not hit "profile", nor "image" "imagine".
 DEFAULT_BLACKLIST = (
-    "image", "images", "picture", "pictures", "photo", "photos", "graph", "graphs", "file", "files",
-    "draw", "drawing", "video", "videos", "audio", "music", "song recording",
-    "flowchart", "diagram", "go to", "website", "url", "link",
+    "image",
+    "images",
+    "picture",
+    "pictures",
+    "photo",
+    "photos",
+    "graph",
+    "graphs",
+    "file",
+    "files",
+    "draw",
+    "drawing",
+    "video",
+    "videos",
+    "audio",
+    "music",
+    "song recording",
+    "flowchart",
+    "diagram",
+    "go to",
+    "website",
+    "url",
+    "link",
 )
 
 # Words that name a picture only in some contexts get a regular expression for those contexts instead of a plain
@@ -156,8 +176,6 @@ def bootstrap_instructions(
     """
     from tqdm.auto import tqdm
 
-    from zephyr_tutorial.data import read_jsonl
-
     human = [p for p in seed_prompts if p.strip()]
     if not human:
         raise ValueError("self-instruct needs at least one seed prompt")
@@ -167,8 +185,12 @@ def bootstrap_instructions(
         if writer.done_ids:
             result.kept = read_jsonl(writer.path, fields={"id": str, "prompt": str})
         kept_tokens = [words(p) for p in human] + [words(r["prompt"]) for r in result.kept]
-        bar = tqdm(total=num_instructions, initial=min(len(result.kept), num_instructions), desc="instructions",
-                   disable=not progress)
+        bar = tqdm(
+            total=num_instructions,
+            initial=min(len(result.kept), num_instructions),
+            desc="instructions",
+            disable=not progress,
+        )
         first_round = max((r.get("round", 0) for r in result.kept), default=-1) + 1
         for round_number in range(first_round, first_round + config.max_rounds):
             if len(result.kept) >= num_instructions:
@@ -178,8 +200,9 @@ def bootstrap_instructions(
             requests = [few_shot_request(human, generated, config, rng) for _ in range(config.requests_per_round)]
             sampling = config.sampling
             if sampling.seed is not None:
-                sampling = SamplingConfig(sampling.max_new_tokens, sampling.temperature, sampling.top_p,
-                                          sampling.seed + round_number)
+                sampling = SamplingConfig(
+                    sampling.max_new_tokens, sampling.temperature, sampling.top_p, sampling.seed + round_number
+                )
             for reply in backend.chat(requests, sampling):
                 if len(result.kept) >= num_instructions:
                     break
@@ -193,8 +216,12 @@ def bootstrap_instructions(
                     result.rejected[reason] += 1
                     result.rejected_examples.setdefault(reason, candidate)
                     continue
-                row = {"id": f"self-instruct-{len(result.kept) + 1:04d}", "sector": "self-instruct",
-                       "prompt": candidate, "round": round_number}
+                row = {
+                    "id": f"self-instruct-{len(result.kept) + 1:04d}",
+                    "sector": "self-instruct",
+                    "prompt": candidate,
+                    "round": round_number,
+                }
                 writer.append(row)
                 result.kept.append(row)
                 kept_tokens.append(words(candidate))

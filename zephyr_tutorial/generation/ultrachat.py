@@ -22,12 +22,13 @@ import os
 import re
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
-from zephyr_tutorial.backends import ChatBackend, SamplingConfig
-from zephyr_tutorial.data import ResumableJsonlWriter
-from zephyr_tutorial.generation.datasets import prompt_id_for
+from ..backends import ChatBackend, SamplingConfig
+from ..data import ResumableJsonlWriter
+from ..schemas import prompt_id_for
+from .filtering import structure_problem
 
 ASSISTANT_SYSTEM_PROMPT = (
     "You are a helpful, knowledgeable assistant. Answer the user's request directly and accurately, "
@@ -81,14 +82,20 @@ def render_transcript(messages: Sequence[dict], max_chars: int) -> str:
 
 def user_simulator_request(messages: Sequence[dict], config: UltraChatConfig) -> list[dict]:
     """The conversation the user simulator sees: the dialogue so far as a transcript inside one request."""
-    request = [{"role": "user", "content": config.user_template.format(
-        transcript=render_transcript(messages, config.max_transcript_chars))}]
+    request = [
+        {
+            "role": "user",
+            "content": config.user_template.format(transcript=render_transcript(messages, config.max_transcript_chars)),
+        }
+    ]
     if config.user_system_prompt:
         request.insert(0, {"role": "system", "content": config.user_system_prompt})
     return request
 
 
-_LABEL = re.compile(r"^\s*(?:\*\*)?(?:user|next message|follow[- ]up(?: question)?|question|message)\s*:(?:\*\*)?\s*", re.I)
+_LABEL = re.compile(
+    r"^\s*(?:\*\*)?(?:user|next message|follow[- ]up(?: question)?|question|message)\s*:(?:\*\*)?\s*", re.I
+)
 _QUOTES = "\"'“”‘’"
 # a turn label at the start of a line: where a small model starts writing the next turns of the play itself
 _TURN_LABEL = re.compile(r"^\s*(?:\*\*)?(user|assistant)\s*:(?:\*\*)?", re.I | re.M)
@@ -127,8 +134,9 @@ def clean_user_message(text: str) -> str:
 def repeats_earlier_user_message(text: str, messages: Sequence[dict]) -> bool:
     """Whether ``text`` only restates a user message already in the dialogue (case/space-insensitive)."""
     normalized = " ".join(text.lower().split()).strip(" ?.!")
-    return any(" ".join(m["content"].lower().split()).strip(" ?.!") == normalized
-               for m in messages if m["role"] == "user")
+    return any(
+        " ".join(m["content"].lower().split()).strip(" ?.!") == normalized for m in messages if m["role"] == "user"
+    )
 
 
 def _with_system(messages: Sequence[dict], system_prompt: str | None) -> list[dict]:
@@ -203,10 +211,12 @@ def grow_dialogues(
         if asking:
             sampling = config.assistant_sampling
             if sampling.seed is not None:
-                sampling = SamplingConfig(sampling.max_new_tokens, sampling.temperature, sampling.top_p,
-                                          sampling.seed + step)
+                sampling = SamplingConfig(
+                    sampling.max_new_tokens, sampling.temperature, sampling.top_p, sampling.seed + step
+                )
             replies = assistant.chat(
-                [_with_system(dialogues[i]["messages"], config.assistant_system_prompt) for i in asking], sampling)
+                [_with_system(dialogues[i]["messages"], config.assistant_system_prompt) for i in asking], sampling
+            )
             for i, reply in zip(asking, replies):
                 dialogues[i]["messages"].append({"role": "assistant", "content": reply.text})
                 dialogues[i]["finish_reasons"].append(reply.finish_reason)
@@ -238,8 +248,6 @@ def continuable_prefix(row: dict | None, seed: dict, model: str, turns: int) -> 
     cut at the token limit (the cleaning filter would drop the whole dialogue
     later anyway), and fewer than ``turns`` replies.
     """
-    from zephyr_tutorial.filtering import structure_problem
-
     if row is None or row.get("prompt") != seed["prompt"] or row.get("model") not in (None, model):
         return None
     messages, reasons = row.get("messages"), row.get("finish_reasons")
@@ -312,29 +320,37 @@ def generate_ultrachat(
         stats.already_done = len(jobs) - len(todo)
         earlier = {str(row.get("id")): row for row in continue_from or ()}
         prefixes = {
-            dialogue_id(seed["id"], k): continuable_prefix(earlier.get(dialogue_id(seed["id"], k)), seed,
-                                                           assistant.name, config.turns)
+            dialogue_id(seed["id"], k): continuable_prefix(
+                earlier.get(dialogue_id(seed["id"], k)), seed, assistant.name, config.turns
+            )
             for seed, k in todo
         }
         bar = tqdm(total=len(jobs), initial=stats.already_done, desc="dialogues", unit="dlg", disable=not progress)
         for chunk_start in range(0, len(todo), chunk_size):
             chunk = todo[chunk_start : chunk_start + chunk_size]
             chunk_prefixes = [prefixes[dialogue_id(seed["id"], k)] for seed, k in chunk]
-            grown = grow_dialogues([seed["prompt"] for seed, _ in chunk], assistant, user_simulator,
-                                   _config_for_chunk(config, [dialogue_id(seed["id"], k) for seed, k in chunk]), stats,
-                                   prefixes=chunk_prefixes)
+            grown = grow_dialogues(
+                [seed["prompt"] for seed, _ in chunk],
+                assistant,
+                user_simulator,
+                _config_for_chunk(config, [dialogue_id(seed["id"], k) for seed, k in chunk]),
+                stats,
+                prefixes=chunk_prefixes,
+            )
             for (seed, sample), dialogue, prefix in zip(chunk, grown, chunk_prefixes):
-                writer.append({
-                    "id": dialogue_id(seed["id"], sample),
-                    "prompt": seed["prompt"],
-                    "prompt_id": prompt_id_for(seed["prompt"]),
-                    "messages": dialogue["messages"],
-                    "sector": seed.get("sector"),
-                    "strategy": "ultrachat",
-                    "model": assistant.name,
-                    "finish_reasons": dialogue["finish_reasons"],
-                    "prefix_turns": len(prefix["finish_reasons"]) if prefix else 0,
-                })
+                writer.append(
+                    {
+                        "id": dialogue_id(seed["id"], sample),
+                        "prompt": seed["prompt"],
+                        "prompt_id": prompt_id_for(seed["prompt"]),
+                        "messages": dialogue["messages"],
+                        "sector": seed.get("sector"),
+                        "strategy": "ultrachat",
+                        "model": assistant.name,
+                        "finish_reasons": dialogue["finish_reasons"],
+                        "prefix_turns": len(prefix["finish_reasons"]) if prefix else 0,
+                    }
+                )
                 stats.written += 1
                 stats.continued += prefix is not None
             stats.seconds = time.perf_counter() - start

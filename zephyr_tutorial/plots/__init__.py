@@ -7,8 +7,14 @@ returned figure).
 """
 
 from .dpo import DPO_LOSS_COLORS, plot_dpo_ablation, plot_dpo_losses, plot_dpo_training_dynamics
-from .evaluation import (plot_agreement, plot_mc_accuracy_by_category, plot_mc_margins, plot_position_bias,
-                         plot_single_ratings, plot_win_rates)
+from .evaluation import (
+    plot_agreement,
+    plot_mc_accuracy_by_category,
+    plot_mc_margins,
+    plot_position_bias,
+    plot_single_ratings,
+    plot_win_rates,
+)
 from .feedback import plot_aspect_correlations, plot_chosen_policies, plot_rating_distributions, plot_score_margins
 from .generation import plot_distinct_n, plot_filter_counts, plot_similarity_histograms, plot_turn_lengths
 from .setup import plot_parameter_breakdown

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 DPO_LOSS_COLORS = {"sigmoid": "#4C72B0", "ipo": "#DD8452", "hinge": "#55A868", "conservative": "#8172B3"}
+BETA_FORMAT = ".3g"
+"""How titles print β: three significant digits, as the widget's β slider reads (0.0891, not 0.0891251)."""
 
 
 def plot_dpo_losses(beta: float, margin: float | None = None, loss_types=("sigmoid", "ipo", "hinge"),
                     label_smoothing: float = 0.1, span: float | None = None):
     """Loss (left) and push on the margin :math:`-\\partial L/\\partial h` (right) against the log-ratio margin h.
 
-    One line per loss type (``line.get_label()`` is the type), the current ``margin`` marked on each.
+    One line per loss type (``line.get_label()`` is the type), the current ``margin`` marked on each. IPO is a
+    squared loss centred on :math:`h = 1/(2\\beta)`: on the DPO scale its curve is a spike that leaves the axes,
+    so it gets its own y axis on the right of each panel (``ax.twinx()``, in its colour).
     """
     import matplotlib.pyplot as plt
     import torch
@@ -19,14 +23,21 @@ def plot_dpo_losses(beta: float, margin: float | None = None, loss_types=("sigmo
     span = span or max(6.0 / beta, abs(margin or 0.0) * 1.2)
     h = torch.linspace(-span, span, 401, dtype=torch.float64)
     fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 3.6))
+    own_axis = {}  # loss type -> (loss axis, gradient axis) where it is not drawn on the shared DPO scale
+    if "ipo" in loss_types and len(loss_types) > 1:
+        own_axis["ipo"] = (ax_loss.twinx(), ax_grad.twinx())
+        for ax, what in zip(own_axis["ipo"], ("IPO loss", "IPO −dL/dh")):
+            ax.set_ylabel(f"{what} (right axis)", color=DPO_LOSS_COLORS["ipo"])
+            ax.tick_params(axis="y", colors=DPO_LOSS_COLORS["ipo"])
     for loss_type in loss_types:
         color = DPO_LOSS_COLORS.get(loss_type)
-        ax_loss.plot(h, preference_loss(h, beta, loss_type, label_smoothing), label=loss_type, color=color)
-        ax_grad.plot(h, loss_gradient_on_margin(h, beta, loss_type, label_smoothing), label=loss_type, color=color)
+        on_loss, on_grad = own_axis.get(loss_type, (ax_loss, ax_grad))
+        on_loss.plot(h, preference_loss(h, beta, loss_type, label_smoothing), label=loss_type, color=color)
+        on_grad.plot(h, loss_gradient_on_margin(h, beta, loss_type, label_smoothing), label=loss_type, color=color)
         if margin is not None:
             point = torch.tensor([float(margin)], dtype=torch.float64)
-            ax_loss.plot(point, preference_loss(point, beta, loss_type, label_smoothing), "o", color=color)
-            ax_grad.plot(point, loss_gradient_on_margin(point, beta, loss_type, label_smoothing), "o", color=color)
+            on_loss.plot(point, preference_loss(point, beta, loss_type, label_smoothing), "o", color=color)
+            on_grad.plot(point, loss_gradient_on_margin(point, beta, loss_type, label_smoothing), "o", color=color)
     for ax in (ax_loss, ax_grad):
         ax.axvline(0, color="grey", lw=0.6)
         ax.set_xlabel("log-ratio margin h = Δ_chosen − Δ_rejected")
@@ -34,11 +45,17 @@ def plot_dpo_losses(beta: float, margin: float | None = None, loss_types=("sigmo
             ax.axvline(margin, color="black", ls=":", lw=1)
     ax_loss.set_ylim(0, float(preference_loss(torch.tensor([-span / 2.0]), beta, "sigmoid")) * 1.5 + 0.5)
     ax_loss.set_ylabel("loss")
-    ax_loss.set_title(f"loss per pair (β = {beta:g})")
+    ax_loss.set_title(f"loss per pair (β = {beta:{BETA_FORMAT}})")  # as the widget's β slider shows it
     ax_grad.set_ylabel("−dL/dh")
     ax_grad.set_title("how hard the gradient pushes h up")
     ax_grad.set_ylim(-2.5 * beta, 2.5 * beta)
-    ax_loss.legend()
+    for on_loss, on_grad in own_axis.values():  # zero where the left axis has it: loss from 0, push symmetric
+        on_loss.set_ylim(0, 1.05 * max(float(line.get_ydata().max()) for line in on_loss.get_lines()))
+        push = max(float(abs(line.get_ydata()).max()) for line in on_grad.get_lines())
+        on_grad.set_ylim(-1.05 * push, 1.05 * push)
+    loss_axes = [ax_loss, *(axes[0] for axes in own_axis.values())]
+    curves = [line for ax in loss_axes for line in ax.get_lines() if not line.get_label().startswith("_")]
+    loss_axes[-1].legend(curves, [line.get_label() for line in curves])  # on the top axes, above every curve
     fig.tight_layout()
     return fig
 

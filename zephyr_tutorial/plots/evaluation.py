@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def plot_win_rates(names, rates, stderrs, *, title="Win rate of output A (ties = half a win)"):
     """Horizontal bars of win rates with ±1 standard-error bars and the 50% line."""
     import matplotlib.pyplot as plt
@@ -64,8 +65,12 @@ def plot_mc_accuracy_by_category(reports, *, chance=None):
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for k, (name, report) in enumerate(reports.items()):
         by_category = report.accuracy_by_category()
-        ax.bar(positions + (k - (len(reports) - 1) / 2) * width,
-               [by_category.get(c, (0.0, 0))[0] for c in categories], width=width, label=name)
+        ax.bar(
+            positions + (k - (len(reports) - 1) / 2) * width,
+            [by_category.get(c, (0.0, 0))[0] for c in categories],
+            width=width,
+            label=name,
+        )
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(positions, categories)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-def plot_rating_distributions(scores_by_policy: dict, aspects=("instruction_following", "honesty", "truthfulness",
-                                                               "helpfulness")):
+
+def plot_rating_distributions(
+    scores_by_policy: dict, aspects=("instruction_following", "honesty", "truthfulness", "helpfulness")
+):
     """One panel per aspect: box plots of the judge's 1-5 ratings per policy (``feedback.scores_by_policy`` output)."""
     import matplotlib.pyplot as plt
 
@@ -57,8 +59,9 @@ def plot_aspect_correlations(matrix, aspects=("instruction_following", "honesty"
 
 def plot_chosen_policies(pairs):
     """Two bar panels: how often each policy's completion was chosen, and how often it was rejected."""
-    import matplotlib.pyplot as plt
     from collections import Counter
+
+    import matplotlib.pyplot as plt
 
     chosen = Counter(row["policy_chosen"] for row in pairs)
     rejected = Counter(row["policy_rejected"] for row in pairs)

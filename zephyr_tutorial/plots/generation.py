@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def plot_turn_lengths(dialogue_sets: dict, bins: int = 30):
     """Histograms of words per message, user and assistant side by side, one colour per dataset.
 
@@ -29,7 +30,9 @@ def plot_similarity_histograms(scores: dict, threshold: float | None = 0.7, bins
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     edges = [i / bins for i in range(bins + 1)]
     for name, values in scores.items():
-        ax.hist(values, bins=edges, alpha=0.55, density=True, label=f"{name} (mean {sum(values) / max(len(values), 1):.2f})")
+        ax.hist(
+            values, bins=edges, alpha=0.55, density=True, label=f"{name} (mean {sum(values) / max(len(values), 1):.2f})"
+        )
     if threshold is not None:
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"self-instruct cut-off {threshold}")
     ax.set_xlabel("ROUGE-L F between two instructions")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def plot_parameter_breakdown(breakdown: dict[str, int], title: str = "Where the parameters are"):
     """Horizontal bars of parameter counts (millions) per kind of block, from ``models.parameter_breakdown``."""
     import matplotlib.pyplot as plt

@@ -34,8 +34,9 @@ def plot_memory_breakdown(estimates: dict, title: str = "Estimated training memo
     return figure
 
 
-def plot_answer_endings(budgets, shares: dict, marks: dict | None = None,
-                        title: str = "Answers ended by EOS within the budget"):
+def plot_answer_endings(
+    budgets, shares: dict, marks: dict | None = None, title: str = "Answers ended by EOS within the budget"
+):
     """Share of answers ended by EOS within ``k`` tokens, for each ``k`` in ``budgets``: one line per label.
 
     ``shares`` maps a label ("training replies", "before SFT", ...) to the shares at ``budgets``

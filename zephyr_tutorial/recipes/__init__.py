@@ -11,15 +11,21 @@ A recipe file (every section but ``stage`` is optional)::
     quantization: {...}             # transformers.BitsAndBytesConfig fields, or null for 16-bit weights
     lora: {...}                     # peft.LoraConfig fields, or null for full fine-tuning
     dataset: {name: HuggingFaceH4/ultrachat_200k, train_split: train_sft, eval_split: test_sft}
-    profile_overrides: {...}        # zephyr_tutorial.profiles.Profile fields (data caps, ...)
-    trainer: {...}                  # trl.SFTConfig / trl.DPOConfig fields, TRL 1.x names
+    profile_overrides: {...}        # zephyr_tutorial.profiles.Profile fields (data caps, steps, ...)
+    trainer: {...}                  # trl.SFTConfig / trl.DPOConfig fields, TRL 1.x names (learning_rate, beta...)
     # sft only: packing, data_folder; dpo only: sft_adapter, data_folder
 
-A section left out falls back to the profile; ``null`` switches it off. Without a
-``model`` section the profile's model is loaded by our own loaders (the embedded
-model and its cached 4-bit copy: the notebooks' path); with one, TRL loads the
+The hyperparameters live here (learning rate, beta, the LoRA shape), hardware and scale in the profile.
+``quantization`` left out falls back to the profile's 4-bit setting; ``null`` switches it off; ``lora: null``
+(or no ``lora``) trains every weight. In a DPO recipe ``lora`` is the fresh adapter of a run without an SFT
+adapter (``sft_adapter: null``). Without a ``model`` section the profile's model is loaded by our own loaders
+(the embedded model and its cached 4-bit copy: the notebooks' path); with one, TRL loads the
 model itself from ``model_name_or_path`` after the training arguments exist, which
 is what DeepSpeed ZeRO-3 and FSDP need to shard weights while loading.
+
+This package is the schema only: reading, checking, overriding (:func:`parse_overrides`, typed by the class
+that receives each key) and the facts of each stage (:data:`STAGES`). Running a recipe is
+:func:`zephyr_tutorial.pipelines.run_recipe`.
 
 Every key is checked against the class that will receive it, so a misspelled key
 fails at load time with the file and the key in the message, not after the model
@@ -31,19 +37,63 @@ from __future__ import annotations
 
 import difflib
 import os
+import types
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 RECIPE_DIR = Path(__file__).resolve().parent
-STAGES = ("sft", "dpo")
-COMMON_KEYS = {"description", "stage", "profile", "model", "quantization", "lora", "dataset",
-               "profile_overrides", "trainer", "data_folder"}
-STAGE_KEYS = {"sft": {"packing"}, "dpo": {"sft_adapter"}}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The facts of a training stage that a recipe needs, without importing the stage."""
+
+    name: str
+    config_class: str
+    """The ``trl`` class its ``trainer`` section fills."""
+    splits: tuple[str, str]
+    """Train and eval split names of its hub dataset."""
+    data: str
+    """``"sft"`` (ultrachat_200k rows) or ``"preferences"`` (ultrafeedback_binarized rows)."""
+    keys: frozenset[str]
+    """Top-level keys only this stage's recipes have."""
+
+
+STAGES = {
+    "sft": Stage("sft", "SFTConfig", ("train_sft", "test_sft"), "sft", frozenset({"packing"})),
+    "dpo": Stage("dpo", "DPOConfig", ("train_prefs", "test_prefs"), "preferences", frozenset({"sft_adapter"})),
+}
+COMMON_KEYS = {
+    "description",
+    "stage",
+    "profile",
+    "model",
+    "quantization",
+    "lora",
+    "dataset",
+    "profile_overrides",
+    "trainer",
+    "data_folder",
+}
 MODEL_KEYS = {"model_name_or_path", "revision", "dtype", "attn_implementation", "trust_remote_code"}
 """The ``from_pretrained`` arguments a recipe may set. A closed list because ``from_pretrained`` rejects a
 misspelled keyword only after it has read the whole checkpoint (14 GB for Mistral-7B), and silently applies
 any keyword that happens to name a model-config field."""
 DATASET_KEYS = {"name", "train_split", "eval_split"}
+TOP_LEVEL_TYPES = {
+    "packing": bool,
+    "sft_adapter": str | None,
+    "data_folder": str | None,
+    "profile": str,
+    "quantization": type(None),
+    "lora": type(None),
+    "model": type(None),
+    "dataset": type(None),
+    "description": str,
+}
+"""Types of the top-level keys a ``--key value`` may set (a section can only be switched off: ``--lora null``)."""
 
 
 class RecipeError(ValueError):
@@ -55,42 +105,67 @@ def _closest(key: str, known) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def profile_fields() -> set[str]:
-    from dataclasses import fields
-
-    from ..profiles import Profile
-
-    return {f.name for f in fields(Profile)}
-
-
-def trainer_fields(stage: str) -> set[str]:
-    from dataclasses import fields
-
-    return {f.name for f in fields(trainer_config_class(stage))}
+def _stage(stage: str) -> Stage:
+    if stage not in STAGES:
+        raise RecipeError(f"unknown stage {stage!r}; one of {sorted(STAGES)}")
+    return STAGES[stage]
 
 
 def trainer_config_class(stage: str):
-    from trl import DPOConfig, SFTConfig
+    import trl
 
-    return {"sft": SFTConfig, "dpo": DPOConfig}[stage]
+    return getattr(trl, _stage(stage).config_class)
+
+
+def _field_types(cls) -> dict[str, Any]:
+    """``{field: type}`` of a dataclass, string annotations resolved (what TRL's ``HfArgumentParser`` reads too)."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be resolved here: fall back to the raw ones
+        hints = {}
+    return {f.name: hints.get(f.name, f.type) for f in fields(cls)}
+
+
+def profile_field_types() -> dict[str, Any]:
+    """Types of every key ``profile_overrides`` takes: the fields of the profile's parts, and ``seed``."""
+    from ..profiles import PARTS
+
+    types = {"seed": int}
+    for part in PARTS.values():
+        types.update(_field_types(part))
+    return types
+
+
+def profile_fields() -> set[str]:
+    return set(profile_field_types())
+
+
+def trainer_fields(stage: str) -> set[str]:
+    return {f.name for f in fields(trainer_config_class(stage))}
+
+
+def _lora_class():
+    from peft import LoraConfig
+
+    return LoraConfig
 
 
 def lora_fields() -> set[str]:
-    from dataclasses import fields
-
-    from peft import LoraConfig
-
-    return {f.name for f in fields(LoraConfig)}
+    return {f.name for f in fields(_lora_class())}
 
 
-def quantization_fields() -> set[str]:
+def _quantization_parameters():
     """Named parameters of ``BitsAndBytesConfig.__init__`` (its ``**kwargs`` swallow anything else)."""
     import inspect
 
     from transformers import BitsAndBytesConfig
 
     parameters = inspect.signature(BitsAndBytesConfig.__init__).parameters.values()
-    return {p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD}
+    return {p.name: p for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD}
+
+
+def quantization_fields() -> set[str]:
+    return set(_quantization_parameters())
 
 
 def _check_keys(keys, known: set[str], where: str, what: str) -> None:
@@ -104,11 +179,13 @@ def validate_recipe(recipe: dict, source: str) -> dict:
     stage = recipe.get("stage")
     if stage not in STAGES:
         raise RecipeError(f"{source}: 'stage' must be one of {list(STAGES)}, got {stage!r}")
-    allowed = COMMON_KEYS | STAGE_KEYS[stage]
+    allowed = COMMON_KEYS | STAGES[stage].keys
     for key in recipe:
         if key not in allowed:
-            raise RecipeError(f"{source}: unknown top-level key {key!r}{_closest(key, allowed)}; "
-                              f"a {stage} recipe has {sorted(allowed)}")
+            raise RecipeError(
+                f"{source}: unknown top-level key {key!r}{_closest(key, allowed)}; "
+                f"a {stage} recipe has {sorted(allowed)}"
+            )
     if recipe.get("profile") is not None:
         from ..profiles import PROFILES
 
@@ -120,7 +197,7 @@ def validate_recipe(recipe: dict, source: str) -> dict:
         "lora": (lora_fields(), "a peft.LoraConfig field"),
         "dataset": (DATASET_KEYS, "a dataset key"),
         "profile_overrides": (profile_fields(), "a zephyr_tutorial.profiles.Profile field"),
-        "trainer": (trainer_fields(stage), f"a trl.{trainer_config_class(stage).__name__} field"),
+        "trainer": (trainer_fields(stage), f"a trl.{STAGES[stage].config_class} field"),
     }
     for section, (known, what) in checks.items():
         value = recipe.get(section)
@@ -133,31 +210,149 @@ def validate_recipe(recipe: dict, source: str) -> dict:
         raise RecipeError(f"{source}: section 'model' needs model_name_or_path")
     if recipe.get("dataset") is not None and not recipe["dataset"].get("name"):
         raise RecipeError(f"{source}: section 'dataset' needs a name (a hub id, or 'local' for data/)")
-    for section in ("quantization", "lora"):
-        if section in recipe and recipe.get("model") is None:
-            raise RecipeError(f"{source}: section {section!r} needs a 'model' section (without one the profile's"
-                              " model, quantization and LoRA settings apply)")
-    if stage == "dpo" and recipe.get("sft_adapter") is not None and recipe.get("lora") is not None:
-        raise RecipeError(f"{source}: set either sft_adapter (continue that adapter) or lora (train a fresh one)")
+    if "quantization" in recipe and recipe.get("model") is None:
+        raise RecipeError(
+            f"{source}: section 'quantization' needs a 'model' section (without one the profile's"
+            " model and 4-bit setting apply)"
+        )
     return recipe
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _route(key: str, stage: str, recipe: dict | None = None) -> tuple[str | None, str]:
+    """Where ``--key`` goes: ``(section, field)``; section ``None`` is the top level.
+
+    ``section.field`` names a section explicitly (``lora.r``, ``quantization.bnb_4bit_quant_type``); otherwise
+    top-level keys go to the top level, ``from_pretrained`` arguments to ``model``, a Profile field to
+    ``profile_overrides`` unless the ``trainer`` section already states it (it would win over the profile),
+    anything else to ``trainer``.
+    """
+    if "." in key:
+        section, name = key.split(".", 1)
+        return section, name
+    if key in (COMMON_KEYS | STAGES[stage].keys) - {"profile_overrides", "trainer", "stage"}:
+        return None, key
+    if key in MODEL_KEYS:
+        return "model", key
+    if key in profile_fields() and key not in ((recipe or {}).get("trainer") or {}):
+        return "profile_overrides", key
+    return "trainer", key
+
+
+def _receiving_type(key: str, stage: str):
+    """The declared type of the field that receives ``--key`` (``None`` when nothing declares one)."""
+    section, name = _route(key, stage)
+    if section is None:
+        return TOP_LEVEL_TYPES.get(name)
+    if section == "model":
+        return bool if name == "trust_remote_code" else str
+    if section in ("trainer", "profile_overrides"):
+        trainer = _field_types(trainer_config_class(stage))
+        if name in trainer:  # a key both classes have (max_steps, seed): same meaning, the trainer's type
+            return trainer[name]
+        return profile_field_types().get(name)
+    if section == "lora":
+        return _field_types(_lora_class()).get(name)
+    if section == "quantization":
+        parameter = _quantization_parameters().get(name)
+        return None if parameter is None or parameter.annotation is parameter.empty else parameter.annotation
+    return None
+
+
+def _base_types(annotation) -> set:
+    """The plain types an annotation allows: ``float | None`` -> {float, NoneType}; enums and literals -> str."""
+    import enum
+
+    if annotation is None:
+        return set()
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_base_types(arg) for arg in typing.get_args(annotation)))
+    if origin is typing.Literal:
+        return {type(arg) for arg in typing.get_args(annotation)}
+    if origin is not None:
+        return {origin}  # list[str] -> list, dict[...] -> dict
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return {str}
+    return {annotation} if isinstance(annotation, type) else set()
+
+
+def typed_value(text: str, annotation):
+    """``text`` converted to the type of the field that receives it.
+
+    ``null``/``none`` is ``None``; a float field reads ``5e-6`` as 5e-06 (YAML 1.1 would keep it a string);
+    an int field ``10`` as 10; a bool field ``true``/``false``; a str field keeps the text as it is; lists
+    and mappings, and keys no class declares, are read as YAML.
+    """
+    import yaml
+
+    if text.strip().lower() in ("null", "none", "~"):
+        return None
+    allowed = _base_types(annotation) - {type(None)}
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    if bool in allowed and isinstance(value, bool):
+        return value
+    if int in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if float in allowed:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if int in allowed:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    if str in allowed and not allowed & {list, dict, tuple}:
+        return text
+    return value
+
+
+def parse_overrides(tokens: list[str], stage: str) -> dict[str, Any]:
+    """``["--max_steps", "5", "--learning-rate", "5e-6", "--sft_adapter", "null"]`` ->
+    ``{"max_steps": 5, "learning_rate": 5e-06, "sft_adapter": None}``.
+
+    Each value is typed by the class that receives the key (:func:`typed_value`): ``SFTConfig``/``DPOConfig``,
+    ``LoraConfig`` (``--lora.r 8``), ``BitsAndBytesConfig``, the profile's parts. Keys may be written with
+    hyphens or underscores, and as ``--key value`` or ``--key=value``.
+    """
+    _stage(stage)
+    overrides, tokens = {}, list(tokens)
+    while tokens:
+        token = tokens.pop(0)
+        if not token.startswith("--") or len(token) == 2:
+            raise RecipeError(f"command line: expected `--key value` pairs after the config, got {token!r}")
+        key, equals, inline = token[2:].partition("=")
+        if not equals:
+            if not tokens:
+                raise RecipeError(f"command line: {token} needs a value (`--key value`)")
+            inline = tokens.pop(0)
+        key = key.replace("-", "_")
+        overrides[key] = typed_value(inline, _receiving_type(key, stage))
+    return overrides
 
 
 def apply_overrides(recipe: dict, overrides: dict[str, Any]) -> dict:
-    """Route ``--key value`` overrides: whole sections and top-level keys by name, ``from_pretrained``
-    arguments to ``model``, a key the ``trainer`` section already states to ``trainer`` (it would win over
-    the profile), Profile fields to ``profile_overrides``, anything else to ``trainer``."""
+    """Put each override into the section that owns its key (:func:`_route`); return ``recipe``."""
     stage = recipe["stage"]
-    top_level = (COMMON_KEYS | STAGE_KEYS[stage]) - {"profile_overrides", "trainer", "stage", "description"}
     for key, value in overrides.items():
-        if key in top_level:
-            recipe[key] = value
-        elif key in MODEL_KEYS:
-            recipe["model"] = {**(recipe.get("model") or {}), key: value}
-        elif key in profile_fields() and key not in recipe["trainer"]:
-            recipe["profile_overrides"][key] = value
+        section, name = _route(key, stage, recipe)
+        if section is None:
+            recipe[name] = value
+        elif section in ("trainer", "profile_overrides"):
+            recipe[section][name] = value
         else:
-            recipe["trainer"][key] = value
+            recipe[section] = {**(recipe.get(section) or {}), name: value}
     return recipe
+
+
+# --------------------------------------------------------------------------- reading
 
 
 def read_recipe_file(path: str | os.PathLike) -> dict:
@@ -170,7 +365,7 @@ def read_recipe_file(path: str | os.PathLike) -> dict:
     try:
         recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
-        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+        raise RecipeError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
     if not isinstance(recipe, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(recipe).__name__}")
     return recipe
@@ -179,9 +374,10 @@ def read_recipe_file(path: str | os.PathLike) -> dict:
 def load_recipe(path: str | os.PathLike, stage: str | None = None, overrides: dict[str, Any] | None = None) -> dict:
     """Read, check, apply ``overrides`` and check again; ``stage`` (if given) must match the file's.
 
-    A file without ``stage`` (older recipes) takes the one the caller expects.
+    A file without ``stage`` (older recipes) takes the one the caller expects. A DPO recipe without
+    ``sft_adapter`` continues notebook 03's adapter (``auto``) when it has no ``model`` section.
     """
-    recipe = read_recipe_file(path)
+    recipe = read_recipe_file(find_recipe(path))
     if stage is not None:
         recipe.setdefault("stage", stage)
         if recipe["stage"] != stage:
@@ -191,7 +387,21 @@ def load_recipe(path: str | os.PathLike, stage: str | None = None, overrides: di
     validate_recipe(recipe, str(path))
     if overrides:
         validate_recipe(apply_overrides(recipe, overrides), f"{path} with command-line overrides {sorted(overrides)}")
+    if recipe["stage"] == "dpo":
+        recipe.setdefault("sft_adapter", "auto" if recipe.get("model") is None else None)
     return recipe
+
+
+def default_recipe(stage: str, profile, overrides: dict[str, Any] | None = None) -> dict:
+    """The shipped recipe a profile trains ``stage`` with (``profile.sft_recipe`` / ``profile.dpo_recipe``)."""
+    return load_recipe(getattr(profile, f"{_stage(stage).name}_recipe"), stage, overrides)
+
+
+def default_run_dir(stage: str) -> Path:
+    """``outputs/<stage>/run``: checkpoints of a stage's run, its result in ``final/``."""
+    from ..runtime import output_dir
+
+    return output_dir(_stage(stage).name, "run")
 
 
 def recipe_profile(recipe: dict, *, require_hardware: bool = True):
@@ -203,64 +413,23 @@ def recipe_profile(recipe: dict, *, require_hardware: bool = True):
     return base.with_overrides(**recipe["profile_overrides"])
 
 
-def resolve_model_name(name: str) -> str:
-    """A hub id or folder; the profiles' ``embedded:`` name becomes the local folder of the embedded model."""
-    from ..profiles import EMBEDDED_MODEL
-
-    if name == EMBEDDED_MODEL:
-        from ..models import resolve_embedded_model
-
-        return str(resolve_embedded_model())
-    return str(name)
-
-
-def model_init_kwargs(recipe: dict, profile) -> dict:
-    """``from_pretrained`` arguments of a recipe with a ``model`` section (dtype defaults to the profile's)."""
-    kwargs = {k: v for k, v in (recipe.get("model") or {}).items() if k != "model_name_or_path"}
-    kwargs.setdefault("dtype", profile.dtype)
-    return kwargs
-
-
 def build_quantization_config(recipe: dict, profile):
     """``BitsAndBytesConfig`` from the ``quantization`` section; absent: the profile's NF4 setting; null: none."""
     from transformers import BitsAndBytesConfig
 
-    if "quantization" not in recipe:
-        if not profile.load_in_4bit:
-            return None
-        from ..sft.model import nf4_quantization_config
+    from ..models import nf4_config
 
-        return nf4_quantization_config(profile.dtype)
+    if "quantization" not in recipe:
+        return nf4_config(profile.model.dtype) if profile.model.load_in_4bit else None
     section = recipe["quantization"]
     return None if section is None else BitsAndBytesConfig(**section)
 
 
-def build_lora_config(recipe: dict, profile):
-    """``LoraConfig`` from the ``lora`` section; absent: the profile's LoRA (none when ``lora_r`` is 0); null: none."""
-    from peft import LoraConfig
+def build_lora_config(recipe: dict):
+    """``LoraConfig`` from the ``lora`` section (:func:`zephyr_tutorial.models.lora_config`); none: no adapter."""
+    from ..models import lora_config
 
-    if "lora" not in recipe:
-        if not profile.lora_r:
-            return None
-        from ..sft.model import lora_config
-
-        return lora_config(profile)
-    section = recipe["lora"]
-    return None if section is None else LoraConfig(**{"task_type": "CAUSAL_LM", **section})
-
-
-def build_trainer_config(recipe: dict, profile, output_dir: str | os.PathLike):
-    """The real ``SFTConfig``/``DPOConfig``: profile defaults, then the ``trainer`` section, then model kwargs."""
-    settings = dict(recipe["trainer"])
-    if recipe.get("model") is not None:
-        settings["model_init_kwargs"] = model_init_kwargs(recipe, profile)
-    if recipe["stage"] == "sft":
-        from ..sft.training import sft_config
-
-        return sft_config(profile, output_dir, packing=bool(recipe.get("packing", False)), **settings)
-    from ..dpo.training import dpo_config
-
-    return dpo_config(profile, output_dir, **settings)
+    return lora_config(recipe.get("lora"))
 
 
 def shipped_recipes() -> list[Path]:
@@ -276,10 +445,6 @@ def find_recipe(name_or_path: str | os.PathLike) -> Path:
     by_name = {p.stem: p for p in shipped_recipes()}
     if str(name_or_path) in by_name:
         return by_name[str(name_or_path)]
+    if path.suffix in (".yaml", ".yml") or os.sep in str(name_or_path):
+        raise FileNotFoundError(f"recipe {path} not found (`zephyr-tutorial recipes` lists the shipped ones)")
     raise FileNotFoundError(f"no recipe {name_or_path!r}; shipped: {', '.join(sorted(by_name))}")
-
-
-def register_cli(subparsers) -> None:
-    from .catalog import register_cli as register
-
-    register(subparsers)

@@ -16,21 +16,25 @@ tokens only:
     L = - sum_t m_t log p(x_t | x_<t) / sum_t m_t,   m_t = 1 on assistant tokens (and their EOS).
 """
 
-from ..chat_template import apply_zephyr_template
-from .adapters import (ensure_sft_adapter, generate_answers, load_sft_model, merge_adapter, template_adherence)
+from .adapters import generate_answers, merge_adapter, template_adherence
 from .comparison import answer_budget, ended_within, eos_probabilities, reply_token_lengths
-from .data import SFT_FIELDS, load_sft_splits, loss_mask_view
-from .model import (LORA_TARGET_MODULES, count_parameters, default_sft_adapter_dir,
-                    load_base_model, load_model_for_training, load_zephyr_tokenizer, lora_config,
-                    nf4_quantization_config)
-from .recipes import DEFAULT_RECIPE, load_recipe, register_cli, run_recipe
-from .training import sft_config, throughput_callback, train_sft, training_curves
+from .data import assistant_token_mask, loss_mask_view
+from .model import count_parameters, default_sft_adapter_dir, load_model_for_training
+from .training import sft_config, train_sft
 
 __all__ = [
-    "DEFAULT_RECIPE", "LORA_TARGET_MODULES", "SFT_FIELDS", "answer_budget", "apply_zephyr_template",
-    "count_parameters", "default_sft_adapter_dir", "ended_within", "ensure_sft_adapter", "eos_probabilities",
-    "generate_answers", "load_base_model", "load_model_for_training", "load_recipe", "load_sft_model",
-    "load_sft_splits", "load_zephyr_tokenizer", "lora_config", "loss_mask_view", "merge_adapter",
-    "nf4_quantization_config", "register_cli", "reply_token_lengths", "run_recipe", "sft_config",
-    "template_adherence", "throughput_callback", "train_sft", "training_curves",
+    "answer_budget",
+    "assistant_token_mask",
+    "count_parameters",
+    "default_sft_adapter_dir",
+    "ended_within",
+    "eos_probabilities",
+    "generate_answers",
+    "load_model_for_training",
+    "loss_mask_view",
+    "merge_adapter",
+    "reply_token_lengths",
+    "sft_config",
+    "template_adherence",
+    "train_sft",
 ]

@@ -1,56 +1,32 @@
-"""Loading, merging and using the trained SFT adapter."""
+"""Merging and using the trained SFT adapter (loading it: :func:`zephyr_tutorial.models.load_adapter_model`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..chat_template import apply_zephyr_template
+from ..models import load_adapter_model
 from ..runtime import output_dir
-from .model import default_sft_adapter_dir, load_base_model
-
-
-def load_sft_model(adapter_dir=None, profile=None, *, quantized: bool = True):
-    """``(model, tokenizer)``: the base model (4-bit NF4 when ``quantized``) with the SFT LoRA adapter, in eval mode."""
-    from peft import PeftModel
-
-    from ..profiles import active_profile
-
-    profile = profile or active_profile()
-    adapter_dir = Path(adapter_dir or default_sft_adapter_dir())
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"no LoRA adapter in {adapter_dir}: train one with train_sft() or `zephyr-tutorial sft`")
-    base, tokenizer = load_base_model(profile, load_in_4bit=quantized)
-    model = PeftModel.from_pretrained(base, str(adapter_dir))
-    model.eval()
-    return model, tokenizer
+from .model import default_sft_adapter_dir
 
 
 def merge_adapter(adapter_dir=None, profile=None, merged_dir=None) -> Path:
-    """Fold the adapter into a de-quantized (``profile.dtype``) base: W' = W + (alpha/r) B A; save and return the folder.
+    """Fold the adapter into a de-quantized (``profile.model.dtype``) base: W' = W + (alpha/r) B A; save, return the
+    folder.
 
     Merging into 4-bit weights would re-quantize W' and lose the update, so the
     base is loaded un-quantized; the merged model then differs slightly from
     "4-bit base + adapter", the known QLoRA merge caveat.
     """
-    model, tokenizer = load_sft_model(adapter_dir, profile, quantized=False)
+    from ..profiles import active_profile
+
+    adapter_dir = adapter_dir or default_sft_adapter_dir()
+    model, tokenizer = load_adapter_model(adapter_dir, profile or active_profile(), quantized=False)
     merged = model.merge_and_unload()
     merged_dir = Path(merged_dir or output_dir("sft", "merged"))
     merged.save_pretrained(str(merged_dir))
     tokenizer.save_pretrained(str(merged_dir))
     return merged_dir
-
-
-def ensure_sft_adapter(profile=None) -> Path:
-    """The SFT adapter folder, training it with the shipped ``cpu`` recipe first if there is none yet."""
-    from ..profiles import active_profile
-
-    adapter_dir = default_sft_adapter_dir()
-    if not (adapter_dir / "adapter_config.json").is_file():
-        profile = profile or active_profile()
-        from .recipes import DEFAULT_RECIPE, load_recipe, run_recipe
-
-        run_recipe(load_recipe(DEFAULT_RECIPE), profile=profile)
-    return adapter_dir
 
 
 def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = 16):

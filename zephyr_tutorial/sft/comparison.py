@@ -15,7 +15,7 @@ budget, by teacher forcing on reference replies.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from .data import assistant_token_mask
 
@@ -41,8 +41,9 @@ def reply_token_lengths(tokenizer, conversations: Iterable, limit: int | None = 
     return lengths
 
 
-def answer_budget(reply_lengths: Sequence[int], *, headroom: float = 1.5, multiple: int = 16,
-                  cap: int | None = None) -> int:
+def answer_budget(
+    reply_lengths: Sequence[int], *, headroom: float = 1.5, multiple: int = 16, cap: int | None = None
+) -> int:
     """``max_new_tokens`` for a before/after comparison: ``headroom`` x the longest trained reply, rounded up.
 
     The headroom lets a model that imitates the training data finish even its longest reply, while one that
@@ -62,6 +63,7 @@ def ended_within(answers, budgets: Iterable[int]) -> list[float]:
     reference reply always ends with EOS). For completions the result is valid when they were generated
     greedily with a budget >= max(budgets): their first k tokens are exactly what a k-token budget gives.
     """
+
     def ended(answer, k: int) -> bool:
         if isinstance(answer, int):
             return answer <= k

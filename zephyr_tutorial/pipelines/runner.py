@@ -1,0 +1,211 @@
+"""The recipe runner: one :func:`run_recipe` for both stages, for the notebooks and the command line.
+
+Two ways to get the model, chosen by the recipe:
+
+- **no ``model`` section** (the notebooks' recipes): the profile's model is loaded by our own loaders
+  (the embedded model and its cached 4-bit copy), prepared, and given the recipe's adapter;
+- **a ``model`` section**: the trainer gets the model *name*, the ``BitsAndBytesConfig`` and the
+  ``LoraConfig``, and builds the model after the training arguments exist: under DeepSpeed ZeRO-3 the
+  weights are then partitioned while loading, under DDP/FSDP each process gets its own copy on its own
+  device, and ``device_map`` is left to TRL. A DPO recipe that continues an SFT adapter loads the base
+  and the adapter itself, on each process's device.
+
+Either way the run is :func:`zephyr_tutorial.sft.train_sft` or :func:`zephyr_tutorial.dpo.train_dpo`, which
+resume from the last checkpoint and leave their result in ``<run dir>/final``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..models import resolve_model_name
+from ..recipes import (
+    STAGES,
+    build_lora_config,
+    build_quantization_config,
+    default_recipe,
+    default_run_dir,
+    recipe_profile,
+)
+from ..runtime import seed_everything
+from ..schemas import preference_splits, sft_splits
+from ..training import TrainingRun, save_metrics
+
+
+def recipe_datasets(recipe: dict, profile):
+    """``(train, eval)`` datasets in TRL's format: the recipe's hub dataset, or the local files.
+
+    Local: ``data_folder`` (SFT: ``train_sft.jsonl``/``test_sft.jsonl``, default ``data/sft``; DPO:
+    ``train_prefs.jsonl``/``test_prefs.jsonl``, default notebook 04's output, else ``data/preferences``).
+    """
+    stage = STAGES[recipe["stage"]]
+    section = recipe.get("dataset") or {}
+    name = section.get("name", "local")
+    source = recipe.get("data_folder") if name == "local" else name
+    if stage.data == "sft" and source is None:
+        source = "local"
+    splits = (section.get("train_split", stage.splits[0]), section.get("eval_split", stage.splits[1]))
+    load = sft_splits if stage.data == "sft" else preference_splits
+    loaded = load(profile, source, splits)
+    return loaded["train"], loaded["test"]
+
+
+def _from_pretrained_kwargs(args, quantization) -> dict:
+    kwargs = dict(args.model_init_kwargs or {})
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+    if args.distributed_state.distributed_type.value in ("MULTI_GPU", "DEEPSPEED", "MULTI_CPU"):
+        kwargs["device_map"] = None  # each process holds its own copy; "auto" would spread it over devices
+    return kwargs
+
+
+@dataclass(frozen=True)
+class StagePipeline:
+    """How the runner builds a stage's pieces; one entry of :data:`PIPELINES` per stage."""
+
+    config: Callable
+    """``config(profile, recipe, run_dir)``: the TRL config."""
+    train: Callable
+    """``train(model, tokenizer, train, eval, *, args, peft_config, quantization_config, resume)``."""
+    profile_model: Callable
+    """``profile_model(recipe, profile) -> (model, tokenizer, peft_config)``: the notebooks' path."""
+    named_model: Callable
+    """``named_model(recipe, profile, args, quantization) -> (model, peft_config)``: the by-name path."""
+    evaluate: Callable
+    """``evaluate(run, eval_dataset, recipe, args) -> metrics``: what the stage measures after training."""
+    trainer_evaluates: Callable = lambda recipe: False
+    """Whether ``evaluate`` asks the trainer, which then needs the eval set even with ``eval_strategy: no``."""
+
+
+def _sft_profile_model(recipe, profile):
+    from ..sft import load_model_for_training
+
+    model, tokenizer = load_model_for_training(profile, recipe)
+    return model, tokenizer, None
+
+
+def _sft_named_model(recipe, profile, args, quantization):
+    return resolve_model_name(recipe["model"]["model_name_or_path"]), build_lora_config(recipe)
+
+
+def _dpo_profile_model(recipe, profile):
+    from ..dpo import load_policy
+
+    return load_policy(profile, recipe, resolve_sft_adapter(recipe.get("sft_adapter"), profile))
+
+
+def _dpo_named_model(recipe, profile, args, quantization):
+    """With ``sft_adapter`` the policy is the base model plus that adapter, trainable, and TRL keeps a frozen
+    copy of the adapter as the reference; without, TRL loads the model by name and either adds a fresh
+    adapter (``lora``) or, for full fine-tuning, loads a second frozen copy as the reference."""
+    name = resolve_model_name(recipe["model"]["model_name_or_path"])
+    sft_adapter = resolve_sft_adapter(recipe.get("sft_adapter"), profile)
+    if sft_adapter is None:
+        return name, build_lora_config(recipe)
+    from peft import PeftModel
+    from trl.trainer.utils import create_model_from_path
+
+    base = create_model_from_path(name, **_from_pretrained_kwargs(args, quantization))
+    args.model_init_kwargs = None  # used above; TRL would warn that it ignores them for a loaded model
+    return PeftModel.from_pretrained(base, str(sft_adapter), is_trainable=True), None
+
+
+def _no_evaluation(run, eval_dataset, recipe, args) -> dict:
+    return {}
+
+
+def _dpo_evaluation(run, eval_dataset, recipe, args) -> dict:
+    """The notebooks' path: our from-scratch implicit-reward accuracy; the by-name path: the trainer's
+    held-out metrics (distributed over the ranks, like training)."""
+    if recipe.get("model") is not None:
+        return run.trainer.evaluate()
+    from ..dpo import evaluate_run
+
+    report = evaluate_run(run, list(eval_dataset))
+    return {f"heldout_{key}": value for key, value in report.as_dict().items()}
+
+
+def _pipelines() -> dict[str, StagePipeline]:
+    from ..dpo import dpo_config, train_dpo
+    from ..sft import sft_config, train_sft
+
+    return {
+        "sft": StagePipeline(sft_config, train_sft, _sft_profile_model, _sft_named_model, _no_evaluation),
+        "dpo": StagePipeline(
+            dpo_config,
+            train_dpo,
+            _dpo_profile_model,
+            _dpo_named_model,
+            _dpo_evaluation,
+            trainer_evaluates=lambda recipe: recipe.get("model") is not None,
+        ),
+    }
+
+
+def run_recipe(
+    recipe: dict, *, profile=None, run_dir: str | os.PathLike | None = None, resume: bool = True
+) -> TrainingRun:
+    """Train as ``recipe`` says (either stage, either path, see the module docstring); return the run.
+
+    ``profile`` defaults to the recipe's (its ``profile_overrides`` applied either way). The run folder is
+    ``run_dir``, else the recipe's ``trainer.output_dir``, else ``outputs/<stage>/run``; the result is in its
+    ``final/``, with ``metrics.json`` holding the training and held-out metrics (DPO).
+    """
+    stage = _pipelines()[recipe["stage"]]
+    profile = recipe_profile(recipe) if profile is None else profile.with_overrides(**recipe["profile_overrides"])
+    seed_everything(profile.seed)
+    run_dir = Path(run_dir or recipe["trainer"].get("output_dir") or default_run_dir(recipe["stage"]))
+    # Built before any model is loaded: under ZeRO-3, from_pretrained partitions weights only when it sees
+    # the DeepSpeed config that these training arguments register.
+    args = stage.config(profile, recipe, run_dir)
+    train, evaluation = recipe_datasets(recipe, profile)
+    quantization = None
+    if recipe.get("model") is not None:
+        from ..models import load_tokenizer
+
+        quantization = build_quantization_config(recipe, profile)
+        model, peft_config = stage.named_model(recipe, profile, args, quantization)
+        tokenizer = load_tokenizer(recipe["model"]["model_name_or_path"])
+        quantization = quantization if isinstance(model, str) else None
+    else:
+        model, tokenizer, peft_config = stage.profile_model(recipe, profile)
+    trainer_eval = evaluation if args.eval_strategy != "no" or stage.trainer_evaluates(recipe) else None
+    run = stage.train(
+        model,
+        tokenizer,
+        train,
+        trainer_eval,
+        args=args,
+        peft_config=peft_config,
+        quantization_config=quantization,
+        resume=resume,
+    )
+    save_metrics(run, stage.evaluate(run, evaluation, recipe, args))
+    return run
+
+
+def resolve_sft_adapter(value, profile=None) -> Path | None:
+    """A recipe's ``sft_adapter``: ``"auto"`` finds (or trains) notebook 03's adapter, ``None`` means no SFT."""
+    if value is None:
+        return None
+    if value == "auto":
+        return ensure_sft_adapter(profile)
+    path = Path(value)
+    if not (path / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"sft_adapter {path}: no adapter_config.json (train one with `zephyr-tutorial sft`)")
+    return path
+
+
+def ensure_sft_adapter(profile=None) -> Path:
+    """The SFT adapter folder (``outputs/sft/run/final``), training it with the profile's SFT recipe if missing."""
+    from ..profiles import active_profile
+    from ..sft import default_sft_adapter_dir
+
+    adapter_dir = default_sft_adapter_dir()
+    if not (adapter_dir / "adapter_config.json").is_file():
+        profile = profile or active_profile()
+        run_recipe(default_recipe("sft", profile), profile=profile, run_dir=adapter_dir.parent)
+    return adapter_dir
