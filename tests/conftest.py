@@ -56,7 +56,9 @@ class FakeOpenAIServer:
     It answers ``"Echo (<model>): <last message>"`` and records what clients must get right: the
     Authorization header of every request (to check that the API key is sent, and sent only there) and
     the most requests it had in flight at once (to check a concurrency limit). Set ``failures_left`` to
-    answer that many requests with HTTP 500, to exercise a client's retries.
+    answer that many requests with HTTP 500, to exercise a client's retries, and ``respond`` to a function
+    ``respond(body) -> (status, text)`` to answer a request as a test needs (a judge's reply, an HTTP 400,
+    an error body, a delay); ``None`` from it falls back to the echo. ``requests`` counts every request.
     """
 
     seconds_per_request = 0.05
@@ -68,6 +70,8 @@ class FakeOpenAIServer:
 
         self.authorizations: list[str | None] = []
         self.failures_left = 0
+        self.respond = None
+        self.requests = 0
         self.max_in_flight = 0
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -87,6 +91,7 @@ class FakeOpenAIServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
                     server.authorizations.append(self.headers.get("Authorization"))
+                    server.requests += 1
                     fail = server.failures_left > 0
                     server.failures_left -= int(fail)
                     server._in_flight += 1
@@ -98,7 +103,18 @@ class FakeOpenAIServer:
                     self.send_response(500)
                     self.end_headers()
                     return
-                text = f"Echo ({body['model']}): {body['messages'][-1]['content']}"
+                status, text = 200, f"Echo ({body['model']}): {body['messages'][-1]['content']}"
+                answer = server.respond(body) if server.respond is not None else None
+                if answer is not None:
+                    status, text = answer
+                if status != 200:
+                    error = json.dumps({"error": {"message": text, "type": "test", "code": status}}).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
                 payload = json.dumps(
                     {
                         "id": "x",
@@ -111,11 +127,14 @@ class FakeOpenAIServer:
                         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
                     }
                 ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a test of its deadline)
+                    pass
 
             def log_message(self, *args):  # keep pytest's output clean
                 pass

@@ -123,7 +123,7 @@ Keys spelled both ways on purpose: the overrides accept hyphens and underscores.
 def sft_command(model_dir, out) -> list[str]:
     """`zephyr-tutorial sft` on the shipped cpu recipe, pointed at ``model_dir`` (TRL loads it), for two steps."""
     return ["sft", "--config", str(RECIPES["sft_cpu"]), "--model_name_or_path", str(model_dir),
-            "--sft_max_length", "64", "--out", str(out), *TINY_RUN]  # fmt: skip
+            "--sft_max_length", "64", "--fit_to_length", "false", "--out", str(out), *TINY_RUN]  # fmt: skip
 
 
 def dpo_command(model_dir, sft_adapter, out) -> list[str]:

@@ -1,14 +1,19 @@
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
 from zephyr_tutorial.backends import (
+    BackendError,
     CachedBackend,
     Completion,
     OpenAIBackend,
     SamplingConfig,
     TransformersBackend,
     cache_key,
+    redact,
     validate_conversation,
 )
 
@@ -124,3 +129,143 @@ def test_generation_stops_on_the_tokenizers_eos_not_the_models_generation_config
     tiny_model.generation_config.eos_token_id = 2
     (answer,) = backend.chat([conversation], budget)
     assert (answer.finish_reason, answer.completion_tokens, answer.text) == ("stop", 1, "")
+
+
+# --------------------------------------------------------------------------- failures, one at a time (issue 15)
+
+
+def _endpoint(server, **options):
+    return OpenAIBackend(
+        "judge-model", base_url=server.base_url, api_key_env="ZEPHYR_TEST_KEY", progress=False, **options
+    )
+
+
+def test_a_failed_request_is_one_missing_reply_and_every_other_is_cached_as_it_arrives(openai_server, tmp_path):
+    """One permanent HTTP 400 among the requests: the others are kept and cached, and a rerun pays only for the
+    failed one (before, the first failed future raised and none of the paid replies was stored)."""
+    openai_server.respond = lambda body: (400, "prompt too long") if "q3" in body["messages"][-1]["content"] else None
+    questions = [f"q{i}" for i in range(8)]
+    cached = CachedBackend(_endpoint(openai_server, concurrency=3), tmp_path / "cache.sqlite")
+    replies = cached.chat(_conversations(questions))
+    assert [r.ok for r in replies] == [q != "q3" for q in questions]
+    assert "HTTP 400" in replies[3].error and "prompt too long" in replies[3].error and replies[3].text == ""
+    assert openai_server.requests == 8
+    again = CachedBackend(_endpoint(openai_server), tmp_path / "cache.sqlite").chat(_conversations(questions))
+    assert openai_server.requests == 9 and [r.text for r in again] == [r.text for r in replies]
+
+
+class _StopsAfter:
+    """A backend whose run dies after ``n`` replies (a kill, a crash): what was answered until then must stay."""
+
+    name = "stops"
+
+    def __init__(self, n):
+        self.n = n
+
+    def iter_chat(self, conversations, config=SamplingConfig()):
+        for i, conversation in enumerate(conversations):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield i, Completion(text=conversation[-1]["content"].upper())
+
+
+def test_replies_before_a_crash_are_cached_and_the_rest_is_asked_again(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        CachedBackend(_StopsAfter(3), path).chat(_conversations(["a", "b", "c", "d", "e"]))
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == 3
+        assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # released for whoever asks next
+    inner = _FakeBackend()
+    rerun = CachedBackend(inner, path)
+    rerun.name = inner.name = "stops"  # the same backend, so the same cache keys
+    assert [c.text for c in rerun.chat(_conversations(["a", "b", "c", "d", "e"]))] == ["A", "B", "C", "D", "E"]
+    assert inner.calls == 2 and rerun.hits == 3
+
+
+def test_the_cache_runs_in_wal_mode_and_a_long_lock_is_a_one_line_error(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    cached = CachedBackend(_FakeBackend(), path, busy_timeout=0.3)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        with pytest.raises(BackendError, match=r"cache.sqlite: the cache stayed locked by another process"):
+            cached.chat(_conversations(["x"]))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [c.text for c in cached.chat(_conversations(["x"]))] == ["X"]
+
+
+def test_two_runs_sharing_a_cache_do_not_both_pay(openai_server, tmp_path):
+    """Two judge runs started together on the same requests and the same cache: each request is sent once; the
+    run that did not send it waits for the other's reply."""
+    import threading
+
+    openai_server.seconds_per_request = 0.2
+    questions = [f"q{i}" for i in range(6)]
+    results = {}
+
+    def run(name):
+        cached = CachedBackend(_endpoint(openai_server, concurrency=2), tmp_path / "shared.sqlite", poll_seconds=0.05)
+        results[name] = ([c.text for c in cached.chat(_conversations(questions))], cached.misses)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert results["first"][0] == results["second"][0] == [f"Echo (judge-model): {q}" for q in questions]
+    assert openai_server.requests == 6 and results["first"][1] + results["second"][1] == 6
+
+
+def test_a_claim_of_a_killed_run_is_taken_over(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    cached = CachedBackend(_FakeBackend(), path, poll_seconds=0.01)
+    key = cache_key("fake", _conversations(["a"])[0], SamplingConfig())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with sqlite3.connect(path) as db:  # a run on this machine that claimed the request and was killed
+        db.execute("INSERT INTO claims VALUES (?, ?, ?)", (key, f"{cached.host}:{dead.stdout.strip()}:x", 0.0))
+    assert [c.text for c in cached.chat(_conversations(["a"]))] == ["A"]
+
+
+def test_errors_are_one_line_and_never_carry_the_key(openai_server, monkeypatch):
+    secret = "sk-proj-Zx81lkjQWEasd0912mnbvcxz"
+    monkeypatch.setenv("ZEPHYR_TEST_KEY", secret)
+    other = "sk-someone-elses-key-0123456789"
+    openai_server.respond = lambda body: (400, f"bad request\nyour key {secret} is fine\n  but not {other}")
+    (reply,) = _endpoint(openai_server).chat(_conversations(["q"]))
+    assert reply.error.endswith("bad request your key [redacted] is fine but not sk-[redacted]")
+    assert "HTTP 400" in reply.error and secret not in reply.error and other not in reply.error
+    openai_server.respond = lambda body: (401, f"Incorrect API key provided: {secret}")
+    with pytest.raises(BackendError) as error:
+        _endpoint(openai_server).chat(_conversations(["q"]))
+    assert "API key was rejected" in str(error.value) and secret not in str(error.value)
+    assert "\n" not in str(error.value)
+    assert redact(f"Authorization: Bearer {secret}; api_key={secret}x") == (
+        "Authorization: Bearer [redacted]; api_key=[redacted]"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:sk-abc123456@127.0.0.1:8000/v1", "https://h.example/v1?api_key=abc", "ftp://h/v1"]
+)
+def test_endpoint_urls_with_credentials_are_refused(url):
+    with pytest.raises(BackendError) as error:
+        OpenAIBackend("m", base_url=url)
+    assert "abc" not in str(error.value)
+
+
+def test_the_timeout_is_a_deadline_for_the_request_with_its_retries(openai_server):
+    openai_server.respond = lambda body: time.sleep(3)  # a hung endpoint (then the echo, too late)
+    start = time.perf_counter()
+    (reply,) = _endpoint(openai_server, timeout=1.0, max_retries=5).chat(_conversations(["q"]))
+    assert not reply.ok and time.perf_counter() - start < 2.5
+
+
+def test_a_lone_surrogate_in_a_reply_becomes_a_replacement_character(openai_server):
+    openai_server.respond = lambda body: (200, "half an emoji: \ud83d")
+    (reply,) = _endpoint(openai_server).chat(_conversations(["q"]))
+    assert reply.text == "half an emoji: \ufffd"

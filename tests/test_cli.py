@@ -45,7 +45,7 @@ def test_every_command_group_registers_and_nothing_is_left_unlisted():
     [
         (["eval-mc", "--in", "{bad}"], "line 1, field 'answer'"),
         (["judge", "--in", "{bad}"], "line 1, field 'id': missing"),
-        (["filter", "--in", "{bad}", "--out", "{out}"], "line 2: not valid JSON"),
+        (["filter", "--in", "{bad}", "--out", "{out}"], "line 1, field 'prompt'"),  # rows are checked as read
         (["generate", "--in", "{bad}", "--out", "{out}", "--backend", "openai", "--model", "m"], "field 'id'"),
         (["feedback", "--in", "{bad}", "--out", "{out}"], "field 'id'"),
         (["sft", "--config", "{bad}"], "not valid YAML"),

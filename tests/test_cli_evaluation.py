@@ -66,8 +66,14 @@ def test_judge_reports_bad_rows(tmp_path, capsys):
     assert "line 1, field 'output_b'" in capsys.readouterr().err
 
 
+def _grader(body):
+    """A judge that rates the answer "56" (the right one) 9 and every other 5; it quotes the answer first."""
+    answer = body["messages"][-1]["content"].split("[The Start of Assistant's Answer]\n")[1].split("\n")[0]
+    return 200, f'The assistant wrote "{answer}". Rating: [[{9 if answer == "56" else 5}]]'
+
+
 def test_judge_single_grades_both_answers_of_each_pair_through_an_endpoint(tmp_path, capsys, openai_server):
-    # The fake endpoint echoes the grading prompt, whose format example "Rating: [[5]]" is then the only rating.
+    openai_server.respond = _grader
     data = tmp_path / "pairs.jsonl"
     rows = [
         {"id": "p1", "instruction": "What is 7 x 8?", "output_a": "54", "output_b": "56"},
@@ -91,9 +97,9 @@ def test_judge_single_grades_both_answers_of_each_pair_through_an_endpoint(tmp_p
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["ratings"] == {"p1:a": 5.0, "p1:b": 5.0, "p2:a": 5.0, "p2:b": 5.0}
-    assert result["n"] == 4 and result["parse_failures"] == 0
-    assert result["mean_score_a"] == 5.0 and result["mean_score_b"] == 5.0
+    assert result["ratings"] == {"p1:a": 5.0, "p1:b": 9.0, "p2:a": 5.0, "p2:b": 5.0}
+    assert result["n"] == 4 and result["parse_failures"] == 0 and result["request_failures"] == 0
+    assert result["mean_score_a"] == 5.0 and result["mean_score_b"] == 7.0
     assert result["judge"] == f"openai:grader@{openai_server.base_url}"
 
 

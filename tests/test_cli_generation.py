@@ -46,10 +46,53 @@ def test_filter_command_prints_counts_and_writes_splits(tmp_path, capsys):
     assert len(train) + len(test) == len(read_jsonl(tmp_path / "clean.jsonl")) == 39
 
 
+def test_filter_command_writes_every_removed_row_with_its_filter_and_reason(tmp_path, capsys):
+    rows = sft_rows(30)
+    rows[3]["messages"][1]["content"] = "As an AI language model, I cannot answer."
+    rows[5]["finish_reasons"] = ["length"]
+    rows[7]["messages"][1]["content"] = (
+        "It began long ago, when the first settlers came down the river and the valley was"
+    )
+    rows.append(dict(rows[0]))
+    write_jsonl(tmp_path / "raw.jsonl", rows)
+    outputs = {}
+    for procs in ("1", "2"):
+        out, rejects, flagged = (tmp_path / f"{name}{procs}.jsonl" for name in ("clean", "rejects", "flagged"))
+        argv = ["filter", "--in", str(tmp_path / "raw.jsonl"), "--out", str(out), "--rejects", str(rejects)]
+        code = run_cli(argv + ["--flagged", str(flagged), "--num-proc", procs])
+        printed = capsys.readouterr().out
+        assert code == 0 and f"rejects: 3 rows, each with its filter and reason -> {rejects}" in printed
+        assert "accounted            31  = 28 kept + 3 removed" in printed
+        removed, kept = read_jsonl(rejects), read_jsonl(out)
+        assert [(r["position"], r["filter"]) for r in removed] == [
+            (4, "disclaimer"),
+            (6, "truncated"),
+            (31, "exact duplicate"),
+        ]
+        assert removed[0]["reason"] == "assistant turn 0: 'As an AI language model'"
+        assert removed[2]["reason"] == "same as row 1" and removed[2]["row"] == rows[30]
+        assert len(kept) + len(removed) == len(rows)
+        assert [r["position"] for r in read_jsonl(flagged)] == [8]  # only reported: the row is kept
+        outputs[procs] = (out.read_text(), rejects.read_text(), flagged.read_text())
+    assert outputs["1"] == outputs["2"]
+    code = run_cli(
+        ["filter", "--in", str(tmp_path / "raw.jsonl"), "--out", str(tmp_path / "o.jsonl")]
+        + ["--truncation-heuristic", "remove", "--report", str(tmp_path / "r.json")]
+    )
+    assert code == 0 and json.loads((tmp_path / "r.json").read_text())["removed"]["truncated"] == 2
+
+
 def test_filter_command_reports_a_bad_file(tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text('{"prompt": "p", "prompt_id": "x", "messages": []}\n')
     assert run_cli(["filter", "--in", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "line 1, field 'messages'" in capsys.readouterr().err
+    rows = sft_rows(3)
+    rows[2]["messages"][1]["role"] = 7
+    write_jsonl(tmp_path / "bad2.jsonl", rows)
+    argv = ["filter", "--in", str(tmp_path / "bad2.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--num-proc", "2"]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'bad2.jsonl'}, line 3, field 'messages[1].role': missing or not a string"]
 
 
 def test_generate_command_with_an_openai_compatible_endpoint_resumes(tmp_path, openai_server, monkeypatch, capsys):

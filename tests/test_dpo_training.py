@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from zephyr_tutorial.dpo import dpo_config, train_dpo
 from zephyr_tutorial.models import latest_checkpoint
 from zephyr_tutorial.profiles import get_profile
@@ -48,3 +50,26 @@ def test_train_dpo_starts_at_the_reference_learns_and_resumes(sft_like_model, em
     resumed = train_dpo(fresh, tokenizer, preference_dataset(ROWS), args=args)
     assert resumed.resumed_from.name == "checkpoint-4"
     assert [e["step"] for e in resumed.training_metrics()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_load_adapter_state_reads_a_checkpoint_into_the_named_adapter(embedded_tokenizer, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from zephyr_tutorial.dpo import load_adapter_state
+    from zephyr_tutorial.models import build_tiny_model
+
+    config = LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False)
+    saved = build_tiny_model(embedded_tokenizer, seed=0)
+    torch.manual_seed(1)
+    saved = get_peft_model(saved, config)
+    saved.save_pretrained(tmp_path / "checkpoint-3")
+    model = build_tiny_model(embedded_tokenizer, seed=0)
+    torch.manual_seed(2)
+    model = get_peft_model(model, config)  # another adapter of the same shape, named "default"
+    name = next(n for n, _ in model.named_parameters() if "lora_B" in n)
+    assert not torch.equal(dict(model.named_parameters())[name], dict(saved.named_parameters())[name])
+    load_adapter_state(model, tmp_path / "checkpoint-3")
+    assert torch.equal(dict(model.named_parameters())[name], dict(saved.named_parameters())[name])
+    with pytest.raises(FileNotFoundError, match="adapter_model.safetensors"):
+        load_adapter_state(model, tmp_path)

@@ -59,3 +59,10 @@ def test_mean_score_and_agreement():
     assert perfect.cohen_kappa == pytest.approx(1.0)
     with pytest.raises(ValueError, match="2 judge verdicts but 1"):
         agreement(["a", "b"], ["a"])
+
+
+def test_the_length_controlled_win_rate_says_it_is_a_simplified_variant():
+    from zephyr_tutorial.evaluation import LENGTH_CONTROLLED_LABEL
+
+    for text in (LENGTH_CONTROLLED_LABEL, length_controlled_win_rate.__doc__):
+        assert "simplified" in text and "instruction-difficulty" in text and "regularis" in text

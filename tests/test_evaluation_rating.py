@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from zephyr_tutorial.evaluation.rating import (
@@ -90,3 +92,73 @@ def test_shuffled_order_is_a_reproducible_permutation():
     assert all(sorted(order) == [0, 1, 2, 3] for order in orders)
     assert orders == [shuffled_order(4, f"prompt-{i}") for i in range(20)]
     assert len({tuple(order) for order in orders}) > 3
+
+
+# --------------------------------------------------------------------------- hostile replies (issue 15)
+
+PROSE = "Instruction following: 4\nHonesty: 5\nTruthfulness: 3\nHelpfulness: 4"
+ONE = ratings_json([4, 5, 3, 4])
+
+
+def _refused(reply, n_texts=1):
+    with pytest.raises(RatingParseError) as error:
+        parse_ratings(reply, n_texts)
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ONE.replace('"text": 1', '"text": Infinity'),  # OverflowError before
+        ONE.replace('"text": 1', '"text": 1e400'),
+        ONE.replace('"text": 1', '"text": ' + "1" * 5000),  # ValueError before
+        "{'ratings': [" + "[" * 1000 + "]" * 1000 + "]}",  # RecursionError before
+        "{'ratings': {[1]: 2}}",  # TypeError (unhashable) before
+        "{'ratings': [{'text': b'1', 'honesty': 5}]}",
+        ONE.replace('"text": 1', '"text": 1.5'),  # read as text 1 before
+        None,  # AttributeError before
+        b'{"ratings": []}',
+    ],
+)
+def test_replies_that_crashed_the_parser_are_parse_errors(reply):
+    assert _refused(reply)
+
+
+@pytest.mark.parametrize(
+    "reply, why",
+    [
+        (PROSE.replace("Honesty: 5", "Honesty: 4.5"), "not a whole number"),
+        (PROSE.replace("Honesty: 5", "Honesty: -3"), "not a score 1-5"),
+        (PROSE.replace("Honesty: 5", "Honesty: 5/10"), "not on the 1-5 scale"),
+        (PROSE.replace("Honesty: 5", "Honesty: 1-5"), "not a score 1-5"),
+        ("Text 1:\n" + PROSE + "\n\nText 1:\n" + PROSE.replace("4", "2"), "rated twice"),
+        (ONE + "\n" + ONE.replace('"honesty": 5', '"honesty": 1'), "2 different sets of ratings"),
+        (ratings_json([4, 5, 3, 4], [1, 1, 1, 1]).replace('"text": 2', '"text": 1'), "text 1 is rated twice"),
+        (ONE.replace('"text": 1', '"text": 2'), "but texts 1-1 were shown"),
+        (ONE.replace('"honesty": 5', '"honesty": 5, "honesty": 1'), "a key appears twice"),
+        (ONE.replace('"text": 1,', '"text": 1 "broken",') + "\n" + PROSE, "does not parse"),  # no prose fallback
+        (ONE[:-3] + "\n" + PROSE, "not closed properly"),  # a cut JSON reply, with prose after it
+        ('The text reads "Honesty: 5" and more.', "only inside quoted text"),
+        ("> " + ONE, "only inside quoted text"),
+        ("x" * 10_000_000, "longer than"),
+    ],
+)
+def test_ambiguous_or_out_of_range_ratings_are_refused_not_guessed(reply, why):
+    assert why in _refused(reply)
+
+
+def test_a_scale_annotation_is_not_the_score():
+    """``Honesty (1-5): 4`` was read as 1 (the first digit after the name)."""
+    (rating,) = parse_ratings(PROSE.replace("Honesty: 5", "Honesty (1-5): 4"), 1)
+    assert rating.scores["honesty"] == 4
+    (rating,) = parse_ratings(PROSE.replace("Honesty: 5", "**Honesty:** 2/5"), 1)
+    assert rating.scores["honesty"] == 2
+    (rating,) = parse_ratings(ONE + "\nTo repeat:\n" + ONE, 1)  # the same set twice is one set
+    assert rating.scores["honesty"] == 5
+
+
+@pytest.mark.parametrize("reply", ["{" * 19_999, '{"ratings": [' * 1_500, "Honesty: " * 2_200, "[[" * 9_999])
+def test_adversarial_replies_are_refused_fast(reply):
+    start = time.perf_counter()
+    assert _refused(reply, 4)
+    assert time.perf_counter() - start < 0.5  # was 14-49 s for 20,000 braces; the benchmark measures < 50 ms

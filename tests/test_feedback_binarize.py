@@ -37,6 +37,40 @@ def test_chosen_is_highest_and_random_rejected_is_strictly_lower():
     assert set(rejected_policies) == {"policy0", "policy2", "policy4"}, "random rejection should use every lower one"
 
 
+def test_only_a_finished_completion_can_be_chosen():
+    group = [
+        {"prompt_id": "p", "policy": "cut", "mean": 4.5, "finish_reason": "length", "text": "a long answer that"},
+        {"prompt_id": "p", "policy": "half", "mean": 4.2, "finish_reason": "truncated", "text": "a long"},
+        {"prompt_id": "p", "policy": "done", "mean": 3.0, "finish_reason": "stop", "text": "Done."},
+        {"prompt_id": "p", "policy": "other", "mean": 2.0, "finish_reason": "stop", "text": "No."},
+    ]
+    chosen, rejected = select_pair(group, "random", seed=0)
+    assert chosen["policy"] == "done" and rejected["policy"] == "other"  # cut ones are higher, yet not lower
+    chosen, _ = select_pair([{**row, "finish_reason": None} for row in group], "random")  # no record: allowed
+    assert chosen["policy"] == "cut"
+    assert select_pair(group[:2], "random") == (None, "no finished completion to choose")
+
+
+def test_flip_pairs_swaps_an_exact_share_reproducibly():
+    from zephyr_tutorial.feedback.binarize import flip_pairs
+
+    rows = [
+        {"prompt_id": str(i), "chosen": [i, "w"], "rejected": [i, "l"], "score_chosen": 5, "score_rejected": 1}
+        for i in range(50)
+    ]
+    flipped = flip_pairs(rows, 0.2, seed=3)
+    assert sum(row.get("flipped", False) for row in flipped) == 10
+    assert flipped == flip_pairs(rows, 0.2, seed=3) and flipped != flip_pairs(rows, 0.2, seed=4)
+    for before, after in zip(rows, flipped):
+        if after.get("flipped"):
+            assert after["chosen"] == before["rejected"] and after["score_chosen"] == 1
+        else:
+            assert after == before
+    assert flip_pairs(rows, 0.0) == rows
+    with pytest.raises(ValueError):
+        flip_pairs(rows, 1.5)
+
+
 def test_worst_and_margin_strategies():
     rows = group("p", 4.0, 3.5, 1.5, 2.0)
     assert select_pair(rows, "worst")[1]["policy"] == "policy2"
@@ -62,41 +96,38 @@ def test_ties_and_missing_are_dropped_and_counted():
         select_pair(rows, "best-of-n")
 
 
-def test_shipped_preference_prompts_are_ours_and_distinct_from_the_sft_seeds():
-    prompts = read_jsonl(data_dir() / "preference_prompts.jsonl", {"id": str, "prompt": str, "category": str})
-    assert len(prompts) >= 80
-    assert len({p["id"] for p in prompts}) == len(prompts)
-    normalize = lambda text: " ".join(text.lower().split())  # noqa: E731
-    seeds_path = data_dir() / "seed_prompts.jsonl"
-    if seeds_path.exists():
-        seeds = {normalize(row["prompt"]) for row in read_jsonl(seeds_path)}
-        assert not [p["prompt"] for p in prompts if normalize(p["prompt"]) in seeds]
-
-
 def test_shipped_preference_data_matches_schema_and_ratings(tmp_path):
     folder = data_dir() / "preferences"
     train, test = read_preferences(folder / "train_prefs.jsonl"), read_preferences(folder / "test_prefs.jsonl")
-    assert len(train) >= 40 and len(test) >= 5
+    assert len(train) >= 300 and len(test) >= 60  # issue 12's sizes
     assert not {r["prompt_id"] for r in train} & {r["prompt_id"] for r in test}
     ratings = {row["id"]: row for row in read_jsonl(folder / "ratings.jsonl")}
-    prompts = {row["id"] for row in read_jsonl(data_dir() / "preference_prompts.jsonl")}
-    for row in train + test:
-        assert row["prompt_id"] in prompts
-        assert row["score_chosen"] > row["score_rejected"]
-        chosen = ratings[f"{row['prompt_id']}::{row['policy_chosen']}"]
-        assert chosen["text"] == row["chosen"][-1]["content"] and round(chosen["mean"], 3) == row["score_chosen"]
+    split = {row["prompt_id"]: row["split"] for row in read_jsonl(data_dir() / "verifiable_prompts.jsonl")}
+    for side, rows in (("train", train), ("test", test)):
+        for row in rows:
+            assert split[row["prompt_id"]] == side  # the held-out prompts are the verifiable prompts' test split
+            assert row["score_chosen"] > row["score_rejected"]
+            chosen = ratings[f"{row['prompt_id']}::{row['policy_chosen']}"]
+            assert chosen["text"] == row["chosen"][-1]["content"] and round(chosen["mean"], 3) == row["score_chosen"]
+            assert chosen["finish_reason"] == "stop"  # never a reply cut at the budget or by the weak policy
+    # the ratings are what the rule-based judge gives the shipped completions today
+    from zephyr_tutorial.evaluation import make_judge
+
+    rules, completions = make_judge("rules"), read_jsonl(folder / "completions.jsonl")
+    for row in completions[:: max(1, len(completions) // 200)]:
+        [[rating]] = rules.rate([(row["prompt_id"], row["prompt"], [row["text"]])])
+        assert round(rating.mean, 3) == ratings[row["id"]]["mean"], row["id"]
     assert (folder / "README.md").read_text().count("train_prefs") >= 1
     # the shipped pairs are exactly what the pipeline makes of the shipped ratings (the README's command, seed 42)
     from zephyr_tutorial.feedback.pipeline import write_preferences
-    from zephyr_tutorial.feedback.pool import default_pool
 
     report = write_preferences(
         folder / "ratings.jsonl",
         tmp_path,
         strategy="random",
         seed=42,
-        test_fraction=0.15,
-        pool_order=[spec.name for spec in default_pool()],
+        test_fraction=0.2,
+        pool_order=list(dict.fromkeys(row["policy"] for row in completions)),  # the pool's order, as generated
     )
     assert (read_preferences(tmp_path / "train_prefs.jsonl"), read_preferences(tmp_path / "test_prefs.jsonl")) == (
         train,

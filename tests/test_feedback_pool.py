@@ -21,12 +21,13 @@ from zephyr_tutorial.feedback.pool import (
 )
 
 
-def test_default_pool_has_four_policies_and_takes_the_sft_model_when_its_adapter_exists(tmp_path):
+def test_default_pool_has_five_policies_and_takes_the_sft_model_when_its_adapter_exists(tmp_path):
     pool = default_pool(sft_adapter_dir=tmp_path)
-    assert [spec.kind for spec in pool] == ["embedded", "embedded", "embedded", "truncated"]
+    assert [spec.kind for spec in pool] == ["embedded", "embedded", "embedded", "embedded", "truncated"]
+    assert pool[1].demonstrations == "formats" and pool[-1].truncate_fraction == 0.5
     (tmp_path / "adapter_config.json").write_text("{}")
     with_sft = default_pool(sft_adapter_dir=tmp_path, weak="tiny_random")
-    assert [spec.kind for spec in with_sft] == ["embedded", "embedded", "sft", "tiny_random"]
+    assert [spec.kind for spec in with_sft] == ["embedded", "embedded", "embedded", "sft", "tiny_random"]
     with pytest.raises(ValueError, match="weak must be"):
         default_pool(weak="none")
 
@@ -70,6 +71,21 @@ def test_principles_are_drawn_reproducibly_per_prompt():
 def test_truncate_words():
     assert truncate_words("The capital of France is Paris.", 3) == "The capital of"
     assert truncate_words("Short.", 6) == "Short."
+    assert truncate_words("one two three four five", fraction=0.5) == "one two"
+    assert truncate_words("Paris.", fraction=0.5) == "Paris."  # at least one word
+
+
+def test_demonstrations_come_before_the_prompt_and_are_not_verifiable_prompts():
+    from zephyr_tutorial.feedback.pool import DEMONSTRATIONS, build_conversation
+    from zephyr_tutorial.feedback.verifiable_prompts import build_verifiable_prompts
+
+    conversation = build_conversation("What is 2 plus 2? Reply with the number only.", "helpfulness", "formats")
+    assert conversation[0]["role"] == "system" and conversation[-1]["content"].startswith("What is 2 plus 2")
+    assert [m["role"] for m in conversation[1:-1]] == ["user", "assistant"] * len(DEMONSTRATIONS["formats"])
+    prompts = {row["prompt"] for row in build_verifiable_prompts()}
+    assert not prompts & {question for question, _ in DEMONSTRATIONS["formats"]}
+    with pytest.raises(ValueError, match="demonstrations must be one of"):
+        PolicySpec("x", "embedded", demonstrations="none")
 
 
 def test_run_pool_with_real_tiny_models_resumes_without_duplicates(tmp_path, tiny_model, embedded_tokenizer):

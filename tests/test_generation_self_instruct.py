@@ -108,3 +108,24 @@ def test_few_shot_request_mixes_human_and_generated_examples():
     )
     text = request[0]["content"]
     assert text.count("human") == 3 and text.count("machine") == 2 and "Write task 6" in text
+
+
+def test_novelty_filter_decides_the_same_with_the_rapidfuzz_index():
+    import random
+
+    from zephyr_tutorial.generation.similarity import RougeLIndex
+
+    rng = random.Random(2)
+    vocabulary = "write a short poem story about the ocean".split()  # few words: many candidates resemble kept ones
+    texts = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 9))).capitalize() for _ in range(300)]
+    config = SelfInstructConfig()
+    kept_lists, index = [], RougeLIndex()
+    decisions = []
+    for text in texts:
+        reference, fast = rejection_reason(text, kept_lists, config), rejection_reason(text, index, config)
+        decisions.append(reference)
+        assert reference == fast, text
+        if reference is None:
+            kept_lists.append(words(text))
+            index.add(words(text))
+    assert 10 < decisions.count(None) and decisions.count("too similar") > 10  # both outcomes exercised

@@ -248,3 +248,31 @@ def test_a_killed_run_resumes_without_duplicates_or_losses(tmp_path):
     assert len(ids) == len(set(ids)) == 2 * n
     assert sorted(ids) == sorted(r["id"] for r in expected)
     assert sorted(rows, key=lambda r: r["id"]) == sorted(expected, key=lambda r: r["id"])
+
+
+def test_the_loop_records_how_every_simulated_user_turn_ended(tmp_path):
+    from zephyr_tutorial.backends import Completion
+
+    class CutUser(ScriptedBackend):
+        """A user simulator whose follow-ups to the second prompt hit the token limit."""
+
+        def chat(self, conversations, config=SamplingConfig()):
+            replies = super().chat(conversations, config)
+            return [
+                Completion(
+                    r.text, completion_tokens=7, finish_reason="length" if "Second" in c[-1]["content"] else "stop"
+                )
+                for r, c in zip(replies, conversations)
+            ]
+
+    user = CutUser("user", reply=lambda c: f"Why {c[-1]['content'].count('Assistant:')}?")
+    seeds = [{"id": "a", "prompt": "First question?"}, {"id": "b", "prompt": "Second question?"}]
+    generate_ultrachat(
+        seeds, tmp_path / "out.jsonl", ScriptedBackend("assistant"), user, UltraChatConfig(turns=3), progress=False
+    )
+    first, second = read_jsonl(tmp_path / "out.jsonl")
+    assert first["user_finish_reasons"] == ["stop", "stop"] and second["user_finish_reasons"] == ["length", "length"]
+    assert len(first["finish_reasons"]) == 3 and len(first["user_finish_reasons"]) == 2  # the seed has none
+    kept, report = filter_dialogues([first, second])
+    assert [r.reason for r in report.rejects] == ["simulated user turn 1 hit the token limit"]
+    assert kept[0]["prompt_id"] == first["prompt_id"] and len(kept) == 1

@@ -17,6 +17,7 @@ LAYERS: dict[str, tuple[int, int]] = {
     "zephyr_tutorial": (0, 0),
     "zephyr_tutorial.profiles": (0, 0),
     "zephyr_tutorial.runtime": (0, 0),
+    "zephyr_tutorial.stats": (0, 0),
     "zephyr_tutorial.data": (0, 0),
     "zephyr_tutorial.schemas": (0, 0),
     "zephyr_tutorial.chat_template": (0, 0),
@@ -25,6 +26,7 @@ LAYERS: dict[str, tuple[int, int]] = {
     "zephyr_tutorial.memory": (0, 0),
     "zephyr_tutorial.training": (0, 0),
     "zephyr_tutorial.runner": (0, 0),
+    "zephyr_tutorial.plan": (0, 0),
     # 1: the recipe schema (no stage imports)
     "zephyr_tutorial.recipes": (1, 0),
     # 2: the stages, each above the ones it may use
@@ -33,9 +35,12 @@ LAYERS: dict[str, tuple[int, int]] = {
     "zephyr_tutorial.sft": (2, 2),
     "zephyr_tutorial.feedback": (2, 3),
     "zephyr_tutorial.dpo": (2, 4),
+    # the parts each stage's data comes from (teacher, judge, pool): above every stage it builds for
+    "zephyr_tutorial.roles": (2, 5),
     # 3: what runs the stages or shows their results; nothing below imports them
     "zephyr_tutorial.plots": (3, 0),
     "zephyr_tutorial.widgets": (3, 0),
+    "zephyr_tutorial.notebook": (3, 0),
     "zephyr_tutorial.pipelines": (3, 0),
     "zephyr_tutorial.cli": (3, 1),
 }

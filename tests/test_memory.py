@@ -91,3 +91,30 @@ def test_child_process_peak_is_its_own_not_the_parents():
     peak = float(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
     del ballast
     assert 1 < peak < 300  # an interpreter importing the package, far below the parent's 600 MiB of ballast
+
+
+def test_the_role_models_have_their_published_parameter_counts():
+    # model cards: Qwen2.5 3B "3.09B", 7B "7.61B", 14B "14.7B", 72B "72.7B"; SmolLM2-1.7B "1.7B" (q/k/v biases left out)
+    counts = {memory.QWEN2_5_3B: 3.09, memory.QWEN2_5_7B: 7.61, memory.QWEN2_5_14B: 14.7, memory.QWEN2_5_72B: 72.7}
+    for shape, billions in counts.items():
+        assert shape.parameters / 1e9 == pytest.approx(billions, rel=0.01), shape.name
+    assert round(memory.SMOLLM2_1_7B.parameters / 1e9, 1) == 1.7
+
+
+def test_inference_memory_is_weights_plus_kv_cache_and_grows_with_the_batch():
+    one = memory.estimate_inference_memory(MISTRAL_7B, seq_len=1024, batch_size=1)
+    eight = memory.estimate_inference_memory(MISTRAL_7B, seq_len=1024, batch_size=8)
+    training = estimate_training_memory(MISTRAL_7B, "qlora", seq_len=1, batch_size=1, non_quantized_bytes=2)
+    assert one.weights == pytest.approx(training.weights)  # the same NF4 storage as QLoRA's frozen base
+    assert one.gradients == one.optimizer == one.trainable == 0
+    # Mistral's KV cache: 2 (K, V) x 32 layers x 1024 (8 KV heads x 128) values x 2 bytes = 128 KiB per token
+    kv_per_token = 2 * 32 * 1024 * 2
+    assert eight.activations - one.activations >= 7 * 1024 * kv_per_token
+    full = memory.estimate_inference_memory(MISTRAL_7B, seq_len=1024, batch_size=1, load_in_4bit=False)
+    assert full.weights / GIB == pytest.approx(13.5, abs=0.1) and one.weights / GIB < 4
+
+
+def test_the_gpu_cards_say_which_compute_bfloat16():
+    cards = memory.GPU_CARDS
+    assert cards["T4 16 GB"].compute_capability < (8, 0) <= cards["L4 24 GB"].compute_capability
+    assert memory.GPUS_GIB == {name: cards[name].memory_gib for name in memory.GPUS_GIB}

@@ -123,8 +123,9 @@ def test_the_end_of_turn_token_is_decided_in_one_place(embedded_model_dir, monke
     from zephyr_tutorial import chat_template
     from zephyr_tutorial.models import load_tokenizer
 
-    assert load_tokenizer(embedded_model_dir).eos_token == "<|im_end|>"  # default: the tokenizer's own EOS
-    monkeypatch.setattr(chat_template, "END_OF_TURN_TOKEN", "<|endoftext|>")
+    monkeypatch.setattr(chat_template, "END_OF_TURN_TOKEN", None)
+    assert load_tokenizer(embedded_model_dir).eos_token == "<|im_end|>"  # unset: the tokenizer's own EOS
+    monkeypatch.setattr(chat_template, "END_OF_TURN_TOKEN", "<|endoftext|>")  # the default
     tokenizer = load_tokenizer(embedded_model_dir)
     assert (tokenizer.eos_token, tokenizer.eos_token_id) == ("<|endoftext|>", 0)
     text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False)

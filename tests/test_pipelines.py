@@ -8,9 +8,11 @@ import pytest
 
 from zephyr_tutorial.data import write_jsonl
 from zephyr_tutorial.pipelines import recipe_datasets, resolve_sft_adapter, run_recipe
+from zephyr_tutorial.pipelines.results import recipe_sha256
 from zephyr_tutorial.profiles import get_profile
 from zephyr_tutorial.recipes import load_recipe
-from zephyr_tutorial.training import TrainingRun
+from zephyr_tutorial.stats import wilson
+from zephyr_tutorial.training import TrainingRun, file_sha256, read_results, read_tracked_scalars
 
 from samples import RECIPES, ROWS, lora_weights, ultrachat_rows
 
@@ -37,13 +39,25 @@ def data_folders(tmp_path):
 def test_one_runner_trains_sft_then_dpo_on_the_profiles_model(tiny_model_dir, data_folders, tmp_path):
     profile = get_profile("cpu").with_overrides(id=str(tiny_model_dir), load_in_4bit=False)
     sft_data, pref_data = data_folders
-    sft = run_recipe(
-        load_recipe(RECIPES["sft_cpu"], "sft", {**SHORT, "sft_max_length": 64, "data_folder": str(sft_data)}),
-        profile=profile,
-        run_dir=tmp_path / "sft",
-    )
+    sft_recipe = load_recipe(RECIPES["sft_cpu"], "sft", {**SHORT, "sft_max_length": 512, "data_folder": str(sft_data)})
+    sft = run_recipe(sft_recipe, profile=profile, run_dir=tmp_path / "sft")
     assert isinstance(sft, TrainingRun) and sft.steps == 2 and sft.adapter_dir == tmp_path / "sft" / "final"
     assert sft.model.peft_config["default"].r == 4  # the recipe's adapter, overridden on the command line
+
+    # the record beside the adapter: the recipe as run, the data files by hash, the held-out loss with its interval
+    record = read_results(sft.adapter_dir)
+    assert record["recipe"] == json.loads(json.dumps(sft_recipe))
+    assert record["recipe_sha256"] == recipe_sha256(sft_recipe)
+    assert record["data"]["train"]["sha256"] == file_sha256(sft_data / "train_sft.jsonl")
+    assert (record["data"]["eval"]["rows_in_file"], record["data"]["eval"]["rows_used"]) == (2, 2)
+    loss = record["heldout"]["eval_loss"]
+    assert loss["n"] == 2 and loss["low"] <= loss["estimate"] <= loss["high"] and loss["method"] == "bootstrap"
+    assert sft.metrics["heldout_loss"] == loss["estimate"]
+    change = record["heldout"]["eval_loss_change"]
+    assert change["estimate"] == pytest.approx(loss["estimate"] - record["heldout"]["base_eval_loss"]["estimate"])
+    assert change["interpretation"].startswith("held-out loss change")
+    card = sft.model_card_file.read_text()
+    assert "held-out loss (cross-entropy per trained token, nats)" in card and record["recipe_sha256"][:16] in card
 
     recipe = load_recipe(
         RECIPES["dpo_cpu"],
@@ -55,6 +69,16 @@ def test_one_runner_trains_sft_then_dpo_on_the_profiles_model(tiny_model_dir, da
     assert lora_weights(dpo.adapter_dir).keys() == lora_weights(sft.adapter_dir).keys()  # continued, not new
     assert dpo.metrics["heldout_n"] == 2 and 0 <= dpo.metrics["heldout_reward_accuracy"] <= 1
     assert json.loads((dpo.adapter_dir / "metrics.json").read_text()) == dpo.metrics
+
+    # the reward accuracy of results.json is the Wilson interval of the same per-pair margins
+    record = read_results(dpo.adapter_dir)
+    accuracy = record["heldout"]["reward_accuracy"]
+    correct = round(dpo.metrics["heldout_reward_accuracy"] * 2)
+    assert {k: accuracy[k] for k in ("estimate", "low", "high", "n", "method")} == wilson(correct, 2).as_dict()
+    assert record["metrics"] == dpo.metrics
+    assert record["data"]["eval"]["sha256"] == file_sha256(pref_data / "test_prefs.jsonl")
+    assert read_tracked_scalars(tmp_path / "dpo", ["train/rewards/margins"])["train/rewards/margins"]["step"] == [1, 2]
+    assert (dpo.adapter_dir / "runs" / dpo.tracking_dir.name).is_dir()
 
     no_sft = run_recipe({**recipe, "sft_adapter": None}, profile=profile, run_dir=tmp_path / "dpo_only")
     assert set(no_sft.model.peft_config) == {"default"} and no_sft.model.peft_config["default"].r == 4

@@ -13,7 +13,10 @@ def test_plots_show_the_curves_and_memory_parts():
 
     curves = {"step": [1, 2, 3], "loss": [2.0, 1.5, 1.2], "mean_token_accuracy": [0.3, 0.4, 0.5]}
     figure = plot_sft_curves(curves)
-    assert list(figure.axes[0].lines[0].get_ydata()) == curves["loss"]
+    assert list(figure.axes[0].lines[0].get_ydata()) == curves["loss"] and len(figure.axes[0].lines) == 1
+    history = [{"step": 2, "eval_loss": 1.7}, {"step": 3, "loss": 1.2}, {"step": 3, "eval_loss": 1.6}]
+    figure = plot_sft_curves(curves, history)
+    assert list(figure.axes[0].lines[1].get_ydata()) == [1.7, 1.6]
     estimates = {m: estimate_training_memory(MISTRAL_7B, m, seq_len=512, batch_size=1) for m in ("lora", "qlora")}
     figure = plot_memory_breakdown(estimates)
     heights = [sum(p.get_height() for p in c.patches) for c in figure.axes[0].containers]

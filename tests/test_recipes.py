@@ -250,7 +250,8 @@ def test_typed_overrides_reach_the_real_configs(tmp_path):
             "dpo",
         ),
     )
-    assert dpo["profile_overrides"]["max_steps"] == 5 and dpo["sft_adapter"] is None and dpo["lora"]["r"] == 4
+    # the cpu DPO recipe states max_steps in its trainer section (-1: its epochs decide), so the override goes there
+    assert dpo["trainer"]["max_steps"] == 5 and dpo["sft_adapter"] is None and dpo["lora"]["r"] == 4
     profile = recipe_profile(dpo, require_hardware=False)
     args = dpo_config(profile, dpo, tmp_path)
     assert (args.learning_rate, args.max_steps, args.loss_type, args.beta) == (5e-6, 5, ["ipo"], 0.1)
@@ -265,12 +266,13 @@ def test_typed_overrides_reach_the_real_configs(tmp_path):
 
 
 def test_each_profile_names_shipped_recipes_for_both_stages():
-    from zephyr_tutorial.profiles import PROFILES
+    from zephyr_tutorial.profiles import PROFILES, get_profile
 
     for profile in PROFILES.values():
         for stage in STAGES:
             recipe = default_recipe(stage, profile)
-            assert recipe["stage"] == stage and recipe["profile"] == profile.name
+            # the single-GPU recipes serve t4 and gpu24 and name no profile: the visible GPU picks it
+            assert recipe["stage"] == stage and recipe.get("profile") in (None, profile.name)
             assert recipe["trainer"]["learning_rate"] > 0
     assert default_recipe("dpo", PROFILES["cpu"])["sft_adapter"] == "auto"  # no model section: notebook 03's adapter
-    assert default_recipe("sft", PROFILES["colab"])["trainer"]["learning_rate"] == 2e-4
+    assert default_recipe("sft", get_profile("colab"))["trainer"]["learning_rate"] == 2e-4  # the old name of gpu24

@@ -156,3 +156,17 @@ def test_preference_splits_are_trl_rows_capped_by_the_profile(tmp_path):
     write_jsonl(tmp_path / "test_prefs.jsonl", [dict(ROWS[0], score_chosen="high")])
     with pytest.raises(DataError, match=r"test_prefs.jsonl, line 1, field 'score_chosen'"):
         preference_splits(get_profile("cpu"), tmp_path)
+
+
+def test_preference_rows_read_a_split_capped_by_the_profile(tmp_path):
+    from zephyr_tutorial.schemas import preference_rows
+
+    rows = [preference_row(prompt_id=f"id{i}", messages=preference_row()["chosen"]) for i in range(6)]
+    write_jsonl(tmp_path / "train_prefs.jsonl", rows)
+    write_jsonl(tmp_path / "test_prefs.jsonl", rows[:2])
+    profile = get_profile("cpu").with_overrides(max_train_samples=4, max_eval_samples=None)
+    train, test = preference_rows(profile, "train", tmp_path), preference_rows(profile, "test", tmp_path)
+    assert [r["prompt_id"] for r in train] == ["id0", "id1", "id2", "id3"] and len(test) == 2
+    assert train[0] == read_preferences(tmp_path / "train_prefs.jsonl")[0]  # the rows themselves, not TRL's form
+    with pytest.raises(ValueError, match="split must be"):
+        preference_rows(profile, "validation", tmp_path)

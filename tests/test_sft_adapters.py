@@ -54,4 +54,7 @@ def test_template_adherence_counts_clean_stops():
         Completion("one two three four", finish_reason="length"),
         Completion("Hola."),
     ]
-    assert sft.template_adherence(completions) == {"stops_with_eos": 0.75, "no_invented_turns": 0.75}
+    adherence = sft.template_adherence(completions)
+    assert adherence.as_dict() == {"stop_rate": 0.75, "no_invented_turns": 0.75}
+    assert adherence.stop_rate.n == 4 and adherence.stop_rate.low < 0.75 < adherence.stop_rate.high
+    assert not sft.template_adherence([Completion("Fine.\nUser: and you?")]).no_invented_turns.estimate

@@ -82,10 +82,24 @@ def test_a_model_that_learned_to_stop_is_cut_by_a_short_budget_and_stops_with_th
     assert sft.ended_within([full], [length - 1, budget]) == [0.0, 1.0]
 
 
-def test_eos_probabilities_are_high_where_replies_end_and_low_inside(embedded_model_and_tokenizer, zephyr_tokenizer):
+def test_eos_probabilities_are_high_where_replies_end_and_low_inside(
+    embedded_model_and_tokenizer, embedded_model_dir, monkeypatch
+):
+    from transformers import AutoTokenizer
+
+    from zephyr_tutorial import chat_template
+
     model, _ = embedded_model_and_tokenizer
-    # SmolLM2-Instruct already ends its (ChatML) turns with <|im_end|>, the EOS of our Zephyr template too.
-    probabilities = sft.eos_probabilities(model, zephyr_tokenizer, CONVERSATIONS)
+    # With its own EOS <|im_end|> as end of turn, SmolLM2-Instruct already knows where a reply ends ...
+    monkeypatch.setattr(chat_template, "END_OF_TURN_TOKEN", None)
+    known = chat_template.apply_zephyr_template(AutoTokenizer.from_pretrained(embedded_model_dir))
+    assert known.eos_token == "<|im_end|>"
+    probabilities = sft.eos_probabilities(model, known, CONVERSATIONS)
     assert len(probabilities["at_end"]) == len(probabilities["inside"]) == 5  # one per assistant reply
     assert sorted(probabilities["at_end"])[2] > 0.2
     assert max(probabilities["inside"]) < 0.05
+    # ... with the default <|endoftext|> (Mistral's </s> in the paper) it does not: SFT has to teach it.
+    monkeypatch.undo()
+    unknown = chat_template.apply_zephyr_template(AutoTokenizer.from_pretrained(embedded_model_dir))
+    assert unknown.eos_token == "<|endoftext|>"
+    assert max(sft.eos_probabilities(model, unknown, CONVERSATIONS)["at_end"]) < 0.05

@@ -26,13 +26,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 ZEPHYR_ROLES = ("system", "user", "assistant")
-END_OF_TURN_TOKEN: str | None = None
+END_OF_TURN_TOKEN: str | None = "<|endoftext|>"
 """The token that ends every turn of the Zephyr template, and that generation stops on.
 
-``None`` keeps the tokenizer's own EOS token (``<|im_end|>`` for SmolLM2, ``</s>`` for Mistral). A token
-string makes :func:`apply_zephyr_template` set it as the tokenizer's EOS wherever the vocabulary has it; the
-template writes ``eos_token`` and :class:`~zephyr_tutorial.backends.TransformersBackend` stops on
-``tokenizer.eos_token_id``, so this is the one place that decides it."""
+Zephyr ends turns with Mistral's EOS ``</s>``, a token the base model knows only as the end of a pretraining
+document: it has never emitted it after an answer, so SFT must teach it where an answer ends. Our stand-in,
+SmolLM2-135M-*Instruct*, already ends its (ChatML) turns with its EOS ``<|im_end|>``; with that token the template
+would be half-known before any training. ``<|endoftext|>``, SmolLM2's pretraining document separator, plays the
+part of Mistral's ``</s>``: known to the model, never emitted after an answer (notebooks 00 and 03 measure it).
+:func:`apply_zephyr_template` makes it the tokenizer's EOS wherever the vocabulary has it (a Mistral tokenizer
+has no ``<|endoftext|>`` and keeps ``</s>``); the template writes ``eos_token`` and
+:class:`~zephyr_tutorial.backends.TransformersBackend` stops on ``tokenizer.eos_token_id``, so this is the one
+place that decides it. ``None`` keeps every tokenizer's own EOS."""
 ZEPHYR_GENERATION_PROMPT = "<|assistant|>\n"
 
 ZEPHYR_CHAT_TEMPLATE = (

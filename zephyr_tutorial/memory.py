@@ -28,8 +28,36 @@ from dataclasses import asdict, dataclass
 
 GIB = 2**30
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-GPUS_GIB = {"T4 16 GB": 15.0, "RTX 4090 24 GB": 23.6, "A100 80 GB": 79.2}
-"""Usable memory as reported by ``torch.cuda.mem_get_info`` on a fresh device (a little below the label)."""
+
+
+@dataclass(frozen=True)
+class GPUCard:
+    """The facts of a GPU that the profiles' plans need (vendor spec sheets; memory as PyTorch sees it)."""
+
+    name: str
+    memory_gib: float
+    """Usable memory as reported by ``torch.cuda.mem_get_info`` on a fresh device (a little below the label)."""
+    compute_capability: tuple[int, int]
+    """7.5 (Turing) has float16 tensor cores but no native bfloat16; 8.0 (Ampere) and later have both."""
+    tensor_tflops: float
+    """Dense float16/bfloat16 tensor-core peak with float32 accumulation, in TFLOPS (no sparsity)."""
+    bandwidth_gbs: float
+    """Memory bandwidth in GB/s: what bounds decoding, which reads every weight once per generated token."""
+
+
+GPU_CARDS: dict[str, GPUCard] = {
+    card.name: card
+    for card in (
+        GPUCard("T4 16 GB", 15.0, (7, 5), 65.0, 320.0),
+        GPUCard("L4 24 GB", 22.0, (8, 9), 121.0, 300.0),
+        GPUCard("RTX 4090 24 GB", 23.6, (8, 9), 165.0, 1008.0),
+        GPUCard("A100 80 GB", 79.2, (8, 0), 312.0, 2039.0),
+    )
+}
+"""Free Colab's T4, Colab's 24 GB L4 (the slowest common 24 GB card, so plans made for it hold on the others),
+a consumer 24 GB card and the data-centre card of the full recipe."""
+GPUS_GIB = {name: GPU_CARDS[name].memory_gib for name in ("T4 16 GB", "RTX 4090 24 GB", "A100 80 GB")}
+"""The cards :func:`memory_table` checks by default, with their usable memory in GiB."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +121,13 @@ MISTRAL_7B = ModelShape("Mistral-7B-v0.1", 32, 4096, 14336, 32, 8, 32000)
 LLAMA2_7B = ModelShape("Llama-2-7B", 32, 4096, 11008, 32, 32, 32000)
 LLAMA_65B = ModelShape("LLaMA-65B", 80, 8192, 22016, 64, 64, 32000)
 SMOLLM2_135M = ModelShape("SmolLM2-135M", 30, 576, 1536, 9, 3, 49152, tie_embeddings=True)
+SMOLLM2_1_7B = ModelShape("SmolLM2-1.7B", 24, 2048, 8192, 32, 32, 49152, tie_embeddings=True)
+QWEN2_5_3B = ModelShape("Qwen2.5-3B", 36, 2048, 11008, 16, 2, 151936, tie_embeddings=True)
+QWEN2_5_7B = ModelShape("Qwen2.5-7B", 28, 3584, 18944, 28, 4, 152064)
+QWEN2_5_14B = ModelShape("Qwen2.5-14B", 48, 5120, 13824, 40, 8, 152064)
+QWEN2_5_72B = ModelShape("Qwen2.5-72B", 80, 8192, 29568, 64, 8, 152064)
+"""The instruct models the GPU profiles cast as teacher, judge and pool (their ``config.json`` sizes; the few
+bias parameters of Qwen's q/k/v projections are left out)."""
 
 
 def lora_parameters(shape: ModelShape, r: int, targets=LORA_TARGETS) -> int:
@@ -172,6 +207,38 @@ def estimate_training_memory(
         activations = tokens * compute_bytes * shape.num_layers * per_layer_values
     logits = tokens * shape.vocab_size * (compute_bytes + 8)
     return MemoryEstimate(weights, trainable, gradients, optimizer, activations, logits, overhead_gib * GIB)
+
+
+def estimate_inference_memory(
+    shape: ModelShape,
+    *,
+    seq_len: int,
+    batch_size: int,
+    load_in_4bit: bool = True,
+    compute_bytes: int = 2,
+    double_quant: bool = True,
+    overhead_gib: float = 0.0,
+) -> MemoryEstimate:
+    """Peak memory of generating with ``shape``: ``batch_size`` sequences of up to ``seq_len`` tokens in all.
+
+    * **weights**: NF4 linear layers (as in :func:`estimate_training_memory`) with embeddings and norms in the
+      compute dtype, or every weight in the compute dtype;
+    * **activations**: the KV cache, ``2 * layers * kv_size`` values per token, plus the largest transient of
+      the prefill, one layer's attention and MLP intermediates (``4h + 2I`` values per prompt token);
+    * **logits**: one position per sequence (generation keeps only the last), upcast to fp32.
+
+    Nothing trains, so there are no gradients or optimizer states.
+    """
+    tokens = seq_len * batch_size
+    if load_in_4bit:
+        weights = shape.linear_parameters * quantized_bits_per_weight(double_quant) / 8
+        weights += shape.other_parameters * compute_bytes
+    else:
+        weights = shape.parameters * compute_bytes
+    kv_cache = 2 * shape.num_layers * shape.kv_size * tokens * compute_bytes
+    prefill = tokens * compute_bytes * (4 * shape.hidden_size + 2 * shape.intermediate_size)
+    logits = batch_size * shape.vocab_size * 4
+    return MemoryEstimate(weights, 0.0, 0.0, 0.0, kv_cache + prefill, logits, overhead_gib * GIB)
 
 
 def memory_table(

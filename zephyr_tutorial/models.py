@@ -281,9 +281,10 @@ def load_causal_lm(
     return model, tokenizer
 
 
-def _cached_nf4_embedded_model(dtype: str, double_quant: bool):
+def _cached_nf4_embedded_model(dtype: str, double_quant: bool, device_map=None):
     """The embedded model quantized to NF4 once and saved: quantizing 135M weights on CPU takes about a minute,
-    loading the saved 4-bit checkpoint a few seconds."""
+    loading the saved 4-bit checkpoint a few seconds. ``device_map`` places it (a GPU: a quantized model cannot be
+    moved after loading, so it must be loaded where it will run)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -300,7 +301,7 @@ def _cached_nf4_embedded_model(dtype: str, double_quant: bool):
         (staging / ".complete").write_text("NF4 checkpoint of the embedded model\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
-    return AutoModelForCausalLM.from_pretrained(target, dtype=getattr(torch, dtype))
+    return AutoModelForCausalLM.from_pretrained(target, dtype=getattr(torch, dtype), device_map=device_map)
 
 
 def load_base_model(
@@ -326,7 +327,7 @@ def load_base_model(
         device_map = _default_device_map() if profile.model.device == "cuda" else None
     source = resolve_model_name(profile.model.id)
     if load_in_4bit and profile.uses_embedded_model:
-        model = _cached_nf4_embedded_model(dtype, double_quant)
+        model = _cached_nf4_embedded_model(dtype, double_quant, device_map)
         model.eval()
         tokenizer = load_tokenizer(source) if zephyr_template else _own_tokenizer(source)
         return model, tokenizer

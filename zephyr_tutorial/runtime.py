@@ -55,14 +55,85 @@ def output_dir(*parts: str) -> Path:
     return path
 
 
+PACKAGED_DATA = "_data"
+"""The copy of the repository's ``data/`` that a built wheel carries inside the package (see ``setup.py``)."""
+
+
+def _checkout_of_this_package() -> Path | None:
+    """The checkout this package was imported from (an editable install or a run from the repository), if any."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "data").is_dir() else None
+
+
 def data_dir() -> Path:
-    """The ``data/`` folder of the checkout (the datasets we wrote and ship)."""
-    checkout = project_root() or project_root(Path(__file__).parent)
-    if checkout is None:
-        raise FileNotFoundError(
-            "could not find the project's data/ folder; run from inside the zephyr-tutorial checkout"
+    """The datasets we wrote and ship: the checkout's ``data/`` when this package runs from a checkout, else the copy
+    inside the installed package (``zephyr_tutorial/_data``, read through ``importlib.resources``).
+
+    ``data/`` at the top of the repository is the one place to edit them; a wheel built from it carries a copy,
+    so ``pip install "zephyr-tutorial @ git+..."`` (Colab) finds the data from any working directory.
+    """
+    from importlib.resources import files
+
+    checkout = _checkout_of_this_package()
+    if checkout is not None:
+        return checkout / "data"
+    packaged = files("zephyr_tutorial") / PACKAGED_DATA
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    raise FileNotFoundError(
+        f"no data/ folder: this zephyr_tutorial ({Path(__file__).parent}) is neither in a checkout nor an install"
+        f" that carries {PACKAGED_DATA}/; reinstall it from the repository (pip install 'zephyr-tutorial @ git+...')"
+    )
+
+
+HF_TOKEN_NAME = "HF_TOKEN"
+"""The environment variable and the Colab secret that hold a Hugging Face access token."""
+
+
+def _colab_secret(name: str) -> str | None:
+    """A Colab secret (the key icon in Colab's left bar), or ``None`` outside Colab or when access is not granted."""
+    if not in_colab():
+        return None
+    try:
+        from google.colab import userdata
+
+        return userdata.get(name) or None
+    except Exception:  # SecretNotFoundError, NotebookAccessError, TimeoutException: no usable secret
+        return None
+
+
+def hub_login(profile, *, interactive: bool | None = None) -> str:
+    """Log in to the Hugging Face Hub when ``profile`` needs it (gated weights such as Mistral-7B-v0.1); say how.
+
+    Does nothing on a profile that reads nothing from the Hub (``cpu``). The token comes from ``$HF_TOKEN``, else
+    from the Colab secret ``HF_TOKEN``; without either, ``interactive`` (default: inside Colab) asks for it with
+    ``huggingface_hub.login()``'s own prompt. The token is handed to ``huggingface_hub.login`` and never printed,
+    logged or returned. Returns the line it printed.
+    """
+    if not profile.needs_hub:
+        message = f"profile {profile.name!r} reads nothing from the Hugging Face Hub: no login needed"
+        print(message)
+        return message
+    from huggingface_hub import get_token, login
+
+    token, source = os.environ.get(HF_TOKEN_NAME), f"${HF_TOKEN_NAME}"
+    if not token:
+        token, source = _colab_secret(HF_TOKEN_NAME), f"the Colab secret {HF_TOKEN_NAME}"
+    if token:
+        login(token=token, add_to_git_credential=False, skip_if_logged_in=False)
+        message = f"logged in to the Hugging Face Hub with the token from {source}"
+    elif get_token():
+        message = "already logged in to the Hugging Face Hub (a token saved by an earlier login)"
+    elif interactive if interactive is not None else in_colab():
+        login(add_to_git_credential=False)
+        message = "logged in to the Hugging Face Hub with the token you entered"
+    else:
+        message = (
+            f"no Hugging Face token: set ${HF_TOKEN_NAME} (or the Colab secret {HF_TOKEN_NAME}) or run"
+            f" `hf auth login`; {profile.model.id} may be gated (accept its terms on its model page first)"
         )
-    return checkout / "data"
+    print(message)
+    return message
 
 
 @dataclass

@@ -239,11 +239,13 @@ def load_ultrafeedback_binarized(
 def preference_splits(profile, source: str | os.PathLike | None = None, splits: Sequence[str] = PREFERENCE_SPLITS):
     """``DatasetDict(train, test)`` in TRL's preference format, capped by the profile's data caps.
 
-    ``source``: ``None``/``"local"`` (notebook 04's output, else ``data/preferences``: :func:`find_preference_files`),
-    a folder with ``train_prefs.jsonl``/``test_prefs.jsonl``, or a hub id (``splits`` are its split names).
+    ``source`` (default ``profile.data.preference_dataset``: ``ultrafeedback_binarized`` on the GPU profiles):
+    ``"local"`` (notebook 04's output, else ``data/preferences``: :func:`find_preference_files`), a folder with
+    ``train_prefs.jsonl``/``test_prefs.jsonl``, or a hub id (``splits`` are its split names).
     """
     from datasets import DatasetDict
 
+    source = source or profile.data.preference_dataset
     caps = (profile.data.max_train_samples, profile.data.max_eval_samples)
     if source in (None, "local") or Path(source).is_dir():
         files = find_preference_files(None if source in (None, "local") else source)
@@ -262,3 +264,21 @@ def preference_splits(profile, source: str | os.PathLike | None = None, splits: 
         # ultrafeedback_binarized rows hold whole conversations; TRL wants the shared prompt apart
         result[name] = dataset.map(to_trl_preference, remove_columns=dataset.column_names)
     return DatasetDict(result)
+
+
+def preference_rows(profile, split: str = "train", source: str | os.PathLike | None = None) -> list[dict]:
+    """The preference rows (ultrafeedback_binarized schema) of ``split`` (``"train"`` or ``"test"``), capped by the
+    profile: the rows themselves, where :func:`preference_splits` gives TRL's form (notebooks 05 and 06 need both).
+
+    ``source`` as in :func:`preference_splits`: local files on the ``cpu`` profile, ``ultrafeedback_binarized``
+    (``train_prefs``/``test_prefs``) on the GPU ones.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    source = source or profile.data.preference_dataset
+    cap = profile.data.max_train_samples if split == "train" else profile.data.max_eval_samples
+    if source in (None, "local") or Path(source).is_dir():
+        files = dict(zip(("train", "test"), find_preference_files(None if source in (None, "local") else source)))
+        return read_preferences(files[split], cap)
+    dataset = load_ultrafeedback_binarized(str(source), PREFERENCE_SPLITS[("train", "test").index(split)], cap)
+    return [{key: row[key] for key in PREFERENCE_FIELDS} for row in dataset]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import math
 
-from . import bad_input
+from . import add_timeout_option, bad_input, report_failed_requests
 
 
 def _load_model(path: str | None):
@@ -16,11 +16,23 @@ def _load_model(path: str | None):
     return load_causal_lm(path)
 
 
+def _valid_json(value):
+    """``value`` with every NaN or infinity as ``null``: JSON has no NaN (a mean over no ratings has no value)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _valid_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_json(item) for item in value]
+    return value
+
+
 def _write_result(result: dict, out: str | None) -> None:
-    text = json.dumps(result, indent=2)
+    text = json.dumps(_valid_json(result), indent=2, allow_nan=False)
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        from ..data import write_text_atomically
+
+        write_text_atomically(out, text + "\n")
     print(text)
 
 
@@ -52,7 +64,7 @@ def _single_items_from_rows(rows):
 def _judge_command(args) -> int:
     from ..data import DataError, read_jsonl
     from ..evaluation.items import load_pairwise_items
-    from ..evaluation.judges import make_judge
+    from ..evaluation.judges import REQUEST_FAILED, make_judge
     from ..evaluation.metrics import mean_score
 
     if args.mode == "pairwise":
@@ -78,12 +90,15 @@ def _judge_command(args) -> int:
         base_url=args.judge_base_url,
         cache_path=args.cache,
         concurrency=args.concurrency,
+        timeout=args.timeout,
         prompt=args.prompt,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
     )
     if args.mode == "pairwise":
-        result = judge.compare(items, swap=args.swap).to_dict()
+        report = judge.compare(items, swap=args.swap)
+        result = report.to_dict()
+        errors = {j.id: e for j in report.judgments for e in j.errors if e.startswith(REQUEST_FAILED)}
     else:
         judgments = judge.grade(items)
         result = {"judge": judge.name, "n": len(judgments), "parse_failures": sum(j.rating is None for j in judgments)}
@@ -95,8 +110,10 @@ def _judge_command(args) -> int:
             suffix = f"_{side}" if side else ""
             result[f"mean_score{suffix}"], result[f"mean_score{suffix}_stderr"] = score.value, score.stderr
         result["ratings"] = {j.id: j.rating for j in judgments}
+        errors = {j.id: j.error for j in judgments if j.error and j.error.startswith(REQUEST_FAILED)}
+    result["request_failures"] = len(errors)
     _write_result(result, args.out)
-    return 0
+    return report_failed_requests(errors, "judge requests")
 
 
 def register(subparsers) -> None:
@@ -141,5 +158,6 @@ def register(subparsers) -> None:
     judge.add_argument("--max-new-tokens", type=int, default=256)
     judge.add_argument("--batch-size", type=int, default=16, help="local judges: items per forward pass")
     judge.add_argument("--concurrency", type=int, default=4, help="parallel requests to an endpoint")
-    judge.add_argument("--cache", help="SQLite file caching judgments")
+    judge.add_argument("--cache", help="SQLite file caching judgments (several runs may share one)")
+    add_timeout_option(judge)
     judge.set_defaults(handler=_judge_command)

@@ -1,9 +1,9 @@
-"""``zephyr-tutorial generate`` (resumable) and ``zephyr-tutorial filter`` (prints per-filter counts).
+"""``zephyr-tutorial generate`` (resumable) and ``zephyr-tutorial filter`` (per-filter counts, every removal listed).
 
 Example (``data/sft/README.md`` records the exact commands of the shipped dataset)::
 
     zephyr-tutorial generate --in data/seed_prompts.jsonl --out raw.jsonl --turns 2 --dialogues-per-seed 3
-    zephyr-tutorial filter --in raw.jsonl --out filtered.jsonl --splits data/sft --seed 42
+    zephyr-tutorial filter --in raw.jsonl --out filtered.jsonl --rejects removed.jsonl --splits data/sft --seed 42
 
 ``--continue-from`` grows an earlier run's dialogues (e.g. single-turn ones) by
 more turns instead of regenerating their first replies.
@@ -100,16 +100,37 @@ def _generate_command(args) -> int:
 
 def _filter_command(args) -> int:
     from ..data import read_jsonl, write_jsonl
-    from ..generation.datasets import save_sft_splits, to_sft_row
-    from ..generation.filtering import FilterConfig, filter_dialogues
-    from ..schemas import split_by_prompt_id
+    from ..generation.datasets import rows_to_dataset, save_sft_splits, to_sft_row
+    from ..generation.filtering import FilterConfig, filter_dataset, filter_dialogues
+    from ..schemas import check_sft_row, split_by_prompt_id
 
-    rows = read_jsonl(args.input)
-    kept, report = filter_dialogues(
-        rows, FilterConfig(near_duplicate_threshold=args.near_duplicate_threshold), source=args.input
-    )
+    rows = read_jsonl(args.input, validate=check_sft_row)  # a malformed row stops the run with its line
+    try:
+        config = FilterConfig(
+            near_duplicate_threshold=args.near_duplicate_threshold,
+            truncation_heuristic=args.truncation_heuristic,
+            min_assistant_words=args.min_assistant_words,
+        )
+    except ValueError as error:
+        return bad_input(error)
+    if args.num_proc > 1:  # the same checks through datasets.map in several processes
+        kept_dataset, report = filter_dataset(rows_to_dataset(rows), config, num_proc=args.num_proc, source=args.input)
+        kept = kept_dataset.to_list()
+        # removed and flagged rows as they were read (a dataset gives every row every column, None where absent)
+        report.fetch = lambda positions: [rows[p - 1] for p in positions]
+        for rejection in report.rejects + report.flagged:
+            rejection.row = rows[rejection.position - 1]
+        if args.rejects:
+            report.write_rejects(args.rejects)
+    else:
+        kept, report = filter_dialogues(rows, config, source=args.input, rejects=args.rejects, progress=True)
     write_jsonl(args.out, (to_sft_row(r) for r in kept))
     print(report)
+    if args.rejects:
+        print(f"rejects: {report.removed_rows} rows, each with its filter and reason -> {args.rejects}")
+    if args.flagged:
+        report.write_flagged(args.flagged)
+        print(f"flagged: {len(report.flagged)} kept rows the truncation heuristic would remove -> {args.flagged}")
     if args.report:
         with open(args.report, "w", encoding="utf-8") as handle:
             json.dump(
@@ -117,7 +138,8 @@ def _filter_command(args) -> int:
                     "input": report.input_rows,
                     "kept": report.output_rows,
                     "truecased": report.truecased_rows,
-                    "removed": {name: removed for name, removed, _ in report.as_rows()},
+                    "removed": report.removed_by(),
+                    "flagged": len(report.flagged),
                 },
                 handle,
                 indent=2,
@@ -171,13 +193,36 @@ def register(subparsers) -> None:
 
     filt = subparsers.add_parser(
         "filter",
-        help="truecase, drop disclaimers/truncated/duplicate dialogues, print how many rows each filter removed",
+        help="truecase, drop disclaimers/truncated/duplicate dialogues, print how many rows each filter removed "
+        "(--rejects FILE lists every one with its reason)",
     )
     filt.add_argument(
         "--in", dest="input", required=True, metavar="FILE", help="generated JSONL (ultrachat_200k fields)"
     )
     filt.add_argument("--out", required=True, help="filtered JSONL (ultrachat_200k fields only)")
     filt.add_argument("--near-duplicate-threshold", type=float, default=0.8)
+    filt.add_argument(
+        "--truncation-heuristic",
+        choices=("off", "report", "remove"),
+        default="report",
+        help="for replies without a recorded finish reason: guess from the text whether they were cut off; "
+        "'report' (default) only lists what it would remove, 'remove' drops them",
+    )
+    filt.add_argument(
+        "--min-assistant-words", type=int, default=1, help="drop dialogues with a shorter reply (default 1: none)"
+    )
+    filt.add_argument(
+        "--rejects",
+        default=None,
+        metavar="FILE",
+        help="write every removed row here (JSONL: position, filter, reason, row)",
+    )
+    filt.add_argument(
+        "--flagged", default=None, metavar="FILE", help="write the kept rows the truncation heuristic flagged here"
+    )
+    filt.add_argument(
+        "--num-proc", type=int, default=1, help="processes (above 1: through datasets.map, same decisions)"
+    )
     filt.add_argument("--report", default=None, help="also write the counts as JSON here")
     filt.add_argument("--splits", default=None, help="also write train_sft.jsonl / test_sft.jsonl in this folder")
     filt.add_argument("--test-fraction", type=float, default=0.1)

@@ -12,7 +12,9 @@ def _run_command(args) -> int:
     from ..runner import run_series
 
     try:
-        timings = run_series(Path(args.notebooks), Path(args.out), only=args.only, in_place=args.in_place)
+        timings = run_series(
+            Path(args.notebooks), Path(args.out), only=args.only, in_place=args.in_place, solutions=args.solutions
+        )
     except CellExecutionError as error:
         print(
             f"error: a notebook cell failed; the executed notebook is under {args.out}/notebooks\n{error}",
@@ -29,6 +31,11 @@ def register(subparsers) -> None:
     parser.add_argument("--notebooks", default="notebooks", help="folder with the NN_*.ipynb notebooks")
     parser.add_argument("--out", default="outputs", help="folder for executed notebooks and artifacts")
     parser.add_argument("--only", nargs="*", default=None, help="run only notebooks whose names start with these")
+    parser.add_argument(
+        "--solutions",
+        action="store_true",
+        help="also run the exercises' solutions (notebooks/solutions/NN_*_solutions.ipynb) after the series",
+    )
     parser.add_argument(
         "--in-place", action="store_true", help="write outputs back into the source notebooks (for committing them)"
     )

@@ -25,6 +25,14 @@ def _train_command(args) -> int:
         recipe = default_recipe(args.stage, active_profile(), overrides)
     else:
         recipe = load_recipe(args.config, args.stage, overrides)
+    if args.push_to_hub:  # asked before training: a missing login should not surface after hours of it
+        from ..pipelines import hub_login_problem
+
+        problem = hub_login_problem()
+        if problem:
+            from . import bad_input
+
+            return bad_input(problem)
     run = run_recipe(recipe, run_dir=args.out)
     print(run.rank_report(args.stage))
     if not run.trainer.is_world_process_zero():
@@ -37,6 +45,10 @@ def _train_command(args) -> int:
     }
     if heldout:
         print("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in heldout.items()))
+    if args.push_to_hub:
+        from ..pipelines import push_to_hub
+
+        print(f"pushed {run.adapter_dir} to {push_to_hub(run.adapter_dir, args.push_to_hub)}")
     return 0
 
 
@@ -55,5 +67,12 @@ def register(subparsers) -> None:
             metavar="DIR",
             help="run folder: checkpoints, and the result in DIR/final (default: the recipe's "
             f"trainer.output_dir, else outputs/{stage}/run)",
+        )
+        parser.add_argument(
+            "--push-to-hub",
+            default=None,
+            metavar="REPO",
+            help="after training, upload DIR/final (adapter, tokenizer, results.json, model card, TensorBoard logs) "
+            "to the Hugging Face Hub repository REPO (created if missing); needs `hf auth login` or HF_TOKEN",
         )
         parser.set_defaults(handler=_train_command, stage=stage, takes_overrides=True, overrides=[])

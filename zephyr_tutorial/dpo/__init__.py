@@ -39,6 +39,6 @@ from .losses import (
     sigmoid_dpo_loss,
 )
 from .parity import compare_with_trl
-from .training import dpo_config, load_policy, train_dpo
+from .training import dpo_config, load_adapter_state, load_policy, train_dpo
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -52,6 +52,12 @@ def train_dpo(
     """
     from trl import DPOTrainer
 
+    if getattr(args, "precompute_ref_log_probs", False) and args.world_size > 1:
+        # TRL precomputes on the main process and the other ranks open its dataset cache file, which for an
+        # in-memory dataset lives in that process's own temporary folder: they fail with "Failed to open local
+        # file". Under several processes each step computes the reference's log-probs instead (same numbers).
+        print(f"[dpo] {args.world_size} processes: precompute_ref_log_probs turned off (per-process dataset caches)")
+        args.precompute_ref_log_probs = False
     trainer = DPOTrainer(
         model=model,
         ref_model=ref_model,
@@ -79,3 +85,24 @@ def load_policy(profile, recipe: dict, sft_adapter: str | os.PathLike | None):
     model, tokenizer = load_base_model(profile)
     model = prepare_for_training(model, gradient_checkpointing=profile.train.gradient_checkpointing)
     return model, tokenizer, lora_config(recipe.get("lora"))
+
+
+def load_adapter_state(model, checkpoint, adapter_name: str = "default") -> None:
+    """Put the weights of the adapter saved in ``checkpoint`` (a ``checkpoint-N`` or ``final`` folder) into the
+    adapter ``adapter_name`` of ``model``, in place; the other adapters (the frozen ``ref``) are untouched.
+
+    One loaded policy can then be read at several checkpoints of its run (notebook 05 compares epoch 1 with epoch 3)
+    without loading the base model again.
+    """
+    from pathlib import Path
+
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = Path(checkpoint) / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{checkpoint}: no adapter_model.safetensors (not a saved adapter)")
+    result = set_peft_model_state_dict(model, load_file(str(weights)), adapter_name=adapter_name)
+    unexpected = [key for key in getattr(result, "unexpected_keys", []) if "lora_" in key]
+    if unexpected:
+        raise ValueError(f"{checkpoint}: {len(unexpected)} adapter weights do not fit the model, e.g. {unexpected[0]}")

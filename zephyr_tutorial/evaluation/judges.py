@@ -22,14 +22,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..backends import CachedBackend, ChatBackend, SamplingConfig
+from ..backends import CachedBackend, ChatBackend, Completion, SamplingConfig
 from .items import PairwiseItem, PairwiseReport, SingleItem, SingleJudgment, combine_orders
 from .logprob_judge import LogprobJudge
-from .parsing import parse_rating
-from .prompts import mt_bench_single_prompt, pairwise_prompt, pairwise_spec
+from .parsing import Parsed
+from .prompts import pairwise_prompt, pairwise_spec, single_spec
 from .rating import JUDGE_SYSTEM_PROMPT, Rating, RatingParseError, build_rating_prompt, parse_ratings, shuffled_order
 
 RateItem = tuple[str, str, Sequence[str]]
+
+REQUEST_FAILED = "request failed: "
+"""How a judgment whose request failed (no reply at all) begins its error: not the judge's verdict, so the
+caller records it as missing for a rerun, unlike an unparseable reply."""
+
+
+def _read(completion: Completion, parse) -> Parsed:
+    """The parsed verdict of one reply, or the failure of its request."""
+    if not completion.ok:
+        return Parsed(error=REQUEST_FAILED + str(completion.error))
+    return parse(completion.text)
 
 
 class Judge(Protocol):
@@ -48,15 +59,26 @@ class Judge(Protocol):
 class LLMJudge:
     """A judge that writes its verdict, through any chat backend; every request of a call goes in one batch.
 
-    ``prompt`` names the pairwise prompt (:data:`~zephyr_tutorial.evaluation.prompts.PAIRWISE_PROMPTS`);
+    ``prompt`` names the pairwise prompt (:data:`~zephyr_tutorial.evaluation.prompts.PAIRWISE_PROMPTS`) and
+    ``single_prompt`` the grading one (:data:`~zephyr_tutorial.evaluation.prompts.SINGLE_PROMPTS`);
     replies are sampled greedily with at most ``max_new_tokens`` tokens and parsed as untrusted text.
     """
 
-    def __init__(self, backend: ChatBackend, *, prompt: str = "mt_bench", max_new_tokens: int = 256, seed: int = 0):
-        pairwise_spec(prompt)  # an unknown prompt fails here, not after the first batch
+    def __init__(
+        self,
+        backend: ChatBackend,
+        *,
+        prompt: str = "mt_bench",
+        single_prompt: str = "mt_bench",
+        max_new_tokens: int = 256,
+        seed: int = 0,
+    ):
+        pairwise_spec(prompt)  # an unknown (or not installed) prompt fails here, not after the first batch
+        single_spec(single_prompt)
         self.backend = backend
         self.name = backend.name
         self.prompt = prompt
+        self.single_prompt = single_prompt
         self.sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
         self.seed = seed
         self.retries = 0
@@ -69,22 +91,25 @@ class LLMJudge:
         conversations = [pairwise_prompt(self.prompt, it.instruction, it.output_a, it.output_b) for it in items]
         if swap:
             conversations += [pairwise_prompt(self.prompt, it.instruction, it.output_b, it.output_a) for it in items]
-        replies = [c.text for c in self.backend.chat(conversations, self.sampling)]
+        completions = self.backend.chat(conversations, self.sampling)
         orders = 2 if swap else 1
         judgments = []
         for index, item in enumerate(items):
-            mine = [replies[index + k * len(items)] for k in range(orders)]
-            judgments.append(combine_orders(item.id, [parse(reply) for reply in mine], mine))
+            mine = [completions[index + k * len(items)] for k in range(orders)]
+            judgments.append(combine_orders(item.id, [_read(c, parse) for c in mine], [c.text for c in mine]))
         return PairwiseReport(judgments, self.name, self.prompt, swap)
 
     def grade(self, items: Sequence[SingleItem]) -> list[SingleJudgment]:
         """MT-Bench single-answer grading (reference-guided where an item has a reference), one batched call."""
-        conversations = [mt_bench_single_prompt(it.question, it.answer, it.reference) for it in items]
-        replies = [c.text for c in self.backend.chat(conversations, self.sampling)]
+        spec = single_spec(self.single_prompt)
+        conversations = [spec.build(it.question, it.answer, it.reference) for it in items]
+        completions = self.backend.chat(conversations, self.sampling)
         judgments = []
-        for item, reply in zip(items, replies):
-            parsed = parse_rating(reply)
-            judgments.append(SingleJudgment(item.id, parsed.value if parsed.ok else None, parsed.error, reply))
+        for item, completion in zip(items, completions):
+            parsed = _read(completion, spec.parse)
+            judgments.append(
+                SingleJudgment(item.id, parsed.value if parsed.ok else None, parsed.error, completion.text)
+            )
         return judgments
 
     def rate(self, items: Sequence[RateItem]) -> list[list[Rating]]:
@@ -99,21 +124,23 @@ class LLMJudge:
             ]
             for (_, instruction, texts), order in zip(items, orders)
         ]
-        replies = [c.text for c in self.backend.chat(conversations, self.sampling)]
-        self.last_replies = replies
+        completions = self.backend.chat(conversations, self.sampling)
+        self.last_replies = [c.text for c in completions]
         results: list[list[Rating] | None] = [None] * len(items)
         errors: dict[int, str] = {}
-        for i, (reply, (_, _, texts)) in enumerate(zip(replies, items)):
-            try:
-                results[i] = parse_ratings(reply, len(texts))
-            except RatingParseError as error:
-                errors[i] = str(error)
+        for i, (completion, (_, _, texts)) in enumerate(zip(completions, items)):
+            results[i] = _failed_request(completion, len(texts))
+            if results[i] is None:
+                try:
+                    results[i] = parse_ratings(completion.text, len(texts))
+                except RatingParseError as error:
+                    errors[i] = str(error)
         if errors:  # one retry, telling the judge what was wrong with its reply
             self.retries += len(errors)
             retry_conversations = [
                 list(conversations[i])
                 + [
-                    {"role": "assistant", "content": replies[i]},
+                    {"role": "assistant", "content": completions[i].text},
                     {
                         "role": "user",
                         "content": f"Your reply could not be read ({errors[i]}). Reply again with JSON only.",
@@ -122,11 +149,14 @@ class LLMJudge:
                 for i in errors
             ]
             for i, completion in zip(errors, self.backend.chat(retry_conversations, self.sampling)):
-                try:
-                    results[i] = parse_ratings(completion.text, len(items[i][2]))
-                except RatingParseError as error:
-                    reason = f"unparseable after one retry: {error}"
-                    results[i] = [Rating(missing_reason=reason) for _ in items[i][2]]
+                n_texts = len(items[i][2])
+                results[i] = _failed_request(completion, n_texts)
+                if results[i] is None:
+                    try:
+                        results[i] = parse_ratings(completion.text, n_texts)
+                    except RatingParseError as error:
+                        reason = f"unparseable after one retry: {error}"
+                        results[i] = [Rating(missing_reason=reason) for _ in range(n_texts)]
         mapped = []
         for shown, order in zip(results, orders):
             original: list[Rating | None] = [None] * len(order)
@@ -134,6 +164,14 @@ class LLMJudge:
                 original[index] = shown[position]
             mapped.append(original)
         return mapped
+
+
+def _failed_request(completion: Completion, n_texts: int) -> list[Rating] | None:
+    """Ratings marking a failed request (not recorded, asked again on a rerun), or None for a reply."""
+    if completion.ok:
+        return None
+    reason = REQUEST_FAILED + str(completion.error)
+    return [Rating(missing_reason=reason, request_failed=True) for _ in range(n_texts)]
 
 
 @dataclass
@@ -153,8 +191,11 @@ class JudgeOptions:
     timeout: float = 120.0
     max_retries: int = 3
     prompt: str = "mt_bench"
+    single_prompt: str = "mt_bench"
     max_new_tokens: int = 256
     seed: int = 0
+    catalog: Any = None
+    """The verifiable prompts a ``rules`` judge checks (``{prompt: PromptSpec}``; default: the shipped file)."""
 
 
 JUDGES: dict[str, Callable[[JudgeOptions], Judge]] = {}
@@ -185,7 +226,11 @@ def _cached(backend: ChatBackend, options: JudgeOptions) -> ChatBackend:
 
 def _llm_judge(backend: ChatBackend, options: JudgeOptions) -> LLMJudge:
     return LLMJudge(
-        _cached(backend, options), prompt=options.prompt, max_new_tokens=options.max_new_tokens, seed=options.seed
+        _cached(backend, options),
+        prompt=options.prompt,
+        single_prompt=options.single_prompt,
+        max_new_tokens=options.max_new_tokens,
+        seed=options.seed,
     )
 
 
@@ -223,6 +268,14 @@ def _logprob_judge(options: JudgeOptions) -> Judge:
     model, tokenizer = _local_model(options)
     name = f"logprobs:{options.model_name}" if options.model_name else None
     return LogprobJudge(model, tokenizer, batch_size=options.batch_size, name=name)
+
+
+@register_judge("rules")
+def _rule_judge(options: JudgeOptions) -> Judge:
+    """Verdicts from code-checkable rules (:mod:`~zephyr_tutorial.evaluation.rule_judge`), the cpu profile's GPT-4."""
+    from .rule_judge import RuleJudge, default_catalog
+
+    return RuleJudge(options.catalog if options.catalog is not None else default_catalog())
 
 
 def make_judge(kind: str = "local", **options) -> Judge:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 VERDICTS = ("a", "b", "tie")
+LENGTH_CONTROLLED_LABEL = (
+    "length-controlled win rate (simplified AlpacaEval 2 LC: no instruction-difficulty term, no regularisation)"
+)
+"""How to label :func:`length_controlled_win_rate` wherever it is printed or plotted."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,15 @@ def length_controlled_win_rate(
     bootstrap: int = 200,
     seed: int = 0,
 ) -> Estimate:
-    """Win rate of ``side`` predicted at zero length difference (AlpacaEval 2's idea, simplified).
+    """Win rate of ``side`` predicted at zero length difference: a **simplified variant** of AlpacaEval 2's
+    length-controlled win rate, not the published metric (print it with :data:`LENGTH_CONTROLLED_LABEL`).
 
     Dubois et al. (2024, "Length-Controlled AlpacaEval", arXiv:2404.04475) fit a
     GLM to the judge's preferences with a length term and report the win rate
-    with that term set to zero. With two fixed systems that GLM reduces to a
-    logistic regression on the standardized length difference
+    with that term set to zero. Their GLM also has an instruction-difficulty term (fitted across all the
+    leaderboard's models) and regularises its weights; this variant omits both, so its numbers are not
+    comparable with AlpacaEval 2's LC win rates. With two fixed systems and no difficulty term the GLM reduces
+    to a logistic regression on the standardized length difference
 
     .. math::  P(\\text{side wins}) =
                \\sigma\\big(\\beta_0 + \\beta_1 \\tanh(\\Delta\\ell / \\operatorname{std}(\\Delta\\ell))\\big),

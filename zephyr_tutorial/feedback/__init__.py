@@ -6,9 +6,10 @@ The rating itself (rubric, robust parsing, the judges) is :mod:`zephyr_tutorial.
 schema of the pairs and their split :mod:`zephyr_tutorial.schemas`'s; the command is ``zephyr-tutorial feedback``.
 """
 
-from .binarize import STRATEGIES, binarize, select_pair
+from .binarize import FINISHED, STRATEGIES, binarize, flip_pairs, select_pair
 from .pipeline import format_pair, rate_completions, rating_row, rating_table, write_preferences
 from .pool import (
+    DEMONSTRATIONS,
     PRINCIPLES,
     PolicyBackends,
     PolicySpec,
@@ -20,5 +21,6 @@ from .pool import (
     truncate_words,
 )
 from .quality import aspect_correlations, judge_agreement, load_human_pairs, missing_reasons, scores_by_policy
+from .verifiable_prompts import build_verifiable_prompts
 
 __all__ = [name for name in dir() if not name.startswith("_")]

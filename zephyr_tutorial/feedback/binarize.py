@@ -9,6 +9,11 @@ For each prompt the completion with the highest mean rating is *chosen*. The
 - ``"worst"``: the lowest-rated completion;
 - ``"margin"``: a random completion rated at least ``margin`` below the chosen one.
 
+Only a *finished* completion can be chosen: one the generator stopped itself (``finish_reason`` ``"stop"``, or
+no recorded reason, as in data from elsewhere), never one cut at the token budget (``"length"``) or by the
+weak policy (``"truncated"``); such a completion can still be the rejected one. A reply cut off mid-sentence
+must never become what DPO pulls the model towards.
+
 Tie rule: when several completions share the top mean, the first in pool order
 is chosen (what ``argmax`` does). Prompts whose rated completions all tie, that
 have fewer than two rated completions, or (``"margin"``) no completion far
@@ -23,6 +28,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 STRATEGIES = ("random", "worst", "margin")
+FINISHED = (None, "stop")
+"""The finish reasons of a completion that may be chosen (``None``: the data records none)."""
 
 
 def chat(prompt: str, answer: str) -> list[dict]:
@@ -49,8 +56,11 @@ def select_pair(group: Sequence[dict], strategy: str = "random", *, margin: floa
     rated = [row for row in group if row.get("mean") is not None]
     if len(rated) < 2:
         return None, "fewer than two rated completions"
-    best = max(row["mean"] for row in rated)
-    chosen = next(row for row in rated if row["mean"] == best)  # first in pool order among the tied top
+    finished = [row for row in rated if row.get("finish_reason") in FINISHED]
+    if not finished:
+        return None, "no finished completion to choose"
+    best = max(row["mean"] for row in finished)
+    chosen = next(row for row in finished if row["mean"] == best)  # first in pool order among the tied top
     lower = [row for row in rated if row["mean"] < best]
     if not lower:
         return None, "all completions tie"
@@ -94,3 +104,30 @@ def binarize(
             }
         )
     return pairs, report
+
+
+def flip_pairs(rows: Sequence[dict], fraction: float, *, seed: int = 0) -> list[dict]:
+    """A copy of ``rows`` with chosen and rejected swapped in ``round(fraction * len(rows))`` pairs drawn at random.
+
+    The label-noise knob of notebook 05: a judge that disagrees with the truth on a share ``fraction`` of the
+    pairs produces exactly such data. Swapped rows carry ``"flipped": True`` (and their scores swapped too).
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    count = round(fraction * len(rows))
+    flipped = set(random.Random(seed).sample(range(len(rows)), count))
+    result = []
+    for index, row in enumerate(rows):
+        if index in flipped:
+            row = {
+                **row,
+                "chosen": row["rejected"],
+                "rejected": row["chosen"],
+                "score_chosen": row["score_rejected"],
+                "score_rejected": row["score_chosen"],
+                "flipped": True,
+            }
+            if "policy_chosen" in row:
+                row["policy_chosen"], row["policy_rejected"] = row["policy_rejected"], row["policy_chosen"]
+        result.append(row)
+    return result

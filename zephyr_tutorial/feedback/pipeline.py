@@ -14,12 +14,26 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..data import ResumableJsonlWriter, iter_jsonl, write_jsonl
+from ..data import DataError, ResumableJsonlWriter, iter_jsonl, read_jsonl, unique_values, write_jsonl
 from ..evaluation.rating import ASPECTS, Rating
 from ..schemas import split_by_prompt_id
 from .binarize import binarize
 
 PROMPT_FIELDS = {"id": str, "prompt": str}
+
+
+def read_prompts(path) -> list[dict]:
+    """The prompt rows ``{id, prompt}`` of ``path``: ids unique (a repeated one would be skipped as already
+    answered, silently) and neither field empty; a bad row raises :class:`~zephyr_tutorial.data.DataError`."""
+    unique_id = unique_values("id")
+
+    def validate(row: dict, where: str, line: int) -> None:
+        for name in PROMPT_FIELDS:
+            if not row[name].strip():
+                raise DataError(where, line, name, "empty")
+        unique_id(row, where, line)
+
+    return read_jsonl(path, PROMPT_FIELDS, validate)
 
 
 def rating_row(completion: dict, rating: Rating, judge_name: str) -> dict:
@@ -31,6 +45,7 @@ def rating_row(completion: dict, rating: Rating, judge_name: str) -> dict:
         "policy": completion["policy"],
         "principle": completion.get("principle"),
         "text": completion["text"],
+        "finish_reason": completion.get("finish_reason"),
         "judge": judge_name,
         "scores": rating.scores,
         "mean": None if rating.mean is None else round(rating.mean, 3),
@@ -44,7 +59,8 @@ def rate_completions(completions_path, writer: ResumableJsonlWriter, judge, *, p
 
     ``judge`` is any :class:`~zephyr_tutorial.evaluation.judges.Judge`; it sees all unrated completions of a
     prompt together (a generating judge shuffles them in one request), so run it after the pool has finished
-    for those prompts.
+    for those prompts. An unparseable reply is written as a *missing* rating (with the reason); a request
+    that failed (no reply at all) is not written but counted as ``failed``, so a rerun asks again.
     """
     from tqdm.auto import tqdm
 
@@ -60,6 +76,9 @@ def rate_completions(completions_path, writer: ResumableJsonlWriter, judge, *, p
         items = [(group[0]["prompt_id"], group[0]["prompt"], [row["text"] for row in group]) for group in chunk]
         for group, ratings in zip(chunk, judge.rate(items)):
             for completion, rating in zip(group, ratings):
+                if rating.request_failed:
+                    counts["failed"] += 1
+                    continue
                 writer.append(rating_row(completion, rating, judge.name))
                 counts["missing" if rating.missing_reason else "rated"] += 1
         bar.update(len(chunk))

@@ -30,8 +30,8 @@ from ..data import DataError
 
 PRINCIPLES: dict[str, str] = {
     "helpfulness": (
-        "You are a helpful assistant. Answer the user's request directly, accurately and completely, "
-        "with useful detail but no padding."
+        "You are a helpful assistant. Follow the user's instructions exactly, including any format or length "
+        "they ask for."
     ),
     "truthfulness": (
         "You are a truthful assistant. Only state facts you are sure of, do not invent details, "
@@ -46,9 +46,34 @@ PRINCIPLES: dict[str, str] = {
         "as a percentage, e.g. 'Confidence: 80%'."
     ),
 }
-"""System prompts in the spirit of UltraFeedback's principles (our own wording)."""
+"""System prompts in the spirit of UltraFeedback's principles (our own wording; helpfulness is worded for the
+verifiable prompts of the ``cpu`` profile, whose quality is mostly a matter of following their instructions)."""
 
-POLICY_KINDS = ("embedded", "sft", "tiny_random", "truncated", "openai")
+DEMONSTRATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "formats": (
+        ("What is the capital of Iceland? Answer with the city name only.", "Reykjavik"),
+        ("What is 100 plus 250? Reply with the number only.", "350"),
+        (
+            'List 3 kinds of shoes as a bulleted list, one per line, each line starting with "- ". Write nothing else.',
+            "- boots\n- sandals\n- sneakers",
+        ),
+        (
+            "Using only lowercase letters, describe what a cloud is in one or two sentences.",
+            "a cloud is a mass of tiny water droplets floating in the sky.",
+        ),
+        ("Answer with Yes or No only. Is fire hot?", "Yes"),
+        (
+            'Begin your answer with the word "Well". How do I boil an egg? Answer in at most three sentences.',
+            "Well, put the egg in boiling water for about eight minutes. Then cool it in cold water.",
+        ),
+    ),
+}
+"""Few-shot demonstrations a policy can be shown before the prompt (``PolicySpec.demonstrations``): earlier turns of
+the conversation in which the assistant followed a format exactly. They make the small model a stronger member of
+the pool, the way UltraFeedback's pool mixed weak and strong models; the preference pairs keep only the prompt and
+the answer, so DPO never sees the demonstrations. None of them is one of the verifiable prompts (tested)."""
+
+POLICY_KINDS = ("embedded", "sft", "tiny_random", "truncated", "openai", "hub")
 
 
 @dataclass(frozen=True)
@@ -57,19 +82,25 @@ class PolicySpec:
 
     ``principle`` is a key of :data:`PRINCIPLES`, ``"sample"`` (one drawn per
     prompt, seeded by the prompt id, as UltraFeedback does) or ``None`` (no
-    system prompt). ``kind="truncated"`` needs no model: it cuts the answer of
-    policy ``source`` to its first ``truncate_words`` words. ``model`` is the
+    system prompt). ``demonstrations`` names a set of :data:`DEMONSTRATIONS` shown as earlier turns.
+    ``kind="truncated"`` needs no model: it cuts the answer of policy ``source`` to its first
+    ``truncate_words`` words, or to the first ``truncate_fraction`` of them. ``model`` is the
     model id of an ``"openai"`` policy and the LoRA adapter folder of an ``"sft"``
-    policy (default: the one :class:`PolicyBackends` was given, else notebook 03's).
+    policy (default: the one :class:`PolicyBackends` was given, else notebook 03's). A ``"hub"`` policy is a
+    transformers model by hub id or folder (``model``), loaded with ``extra`` as
+    :func:`~zephyr_tutorial.models.load_causal_lm` arguments (``{"load_in_4bit": True, "dtype": "float16"}``).
     """
 
     name: str
     kind: str
     principle: str | None = "helpfulness"
     temperature: float = 0.0
+    top_p: float = 1.0
     max_new_tokens: int | None = None
     source: str | None = None
     truncate_words: int = 6
+    truncate_fraction: float | None = None
+    demonstrations: str | None = None
     model: str | None = None
     base_url: str | None = None
     extra: dict = field(default_factory=dict)
@@ -81,31 +112,43 @@ class PolicySpec:
             raise ValueError(
                 f"policy {self.name!r}: principle must be None, 'sample' or one of {', '.join(PRINCIPLES)}"
             )
+        if self.demonstrations is not None and self.demonstrations not in DEMONSTRATIONS:
+            raise ValueError(f"policy {self.name!r}: demonstrations must be one of {', '.join(DEMONSTRATIONS)}")
+        if self.truncate_fraction is not None and not 0 < self.truncate_fraction < 1:
+            raise ValueError(f"policy {self.name!r}: truncate_fraction must be between 0 and 1")
         if self.kind == "truncated" and not self.source:
             raise ValueError(f"policy {self.name!r}: a truncated policy needs source=<name of another policy>")
-        if self.kind == "openai" and not self.model:
-            raise ValueError(f"policy {self.name!r}: an openai policy needs model=<model id>")
+        if self.kind in ("openai", "hub") and not self.model:
+            raise ValueError(f"policy {self.name!r}: a policy of kind {self.kind!r} needs model=<model id>")
 
 
 def default_pool(*, sft_adapter_dir: str | Path | None = None, weak: str = "truncated") -> list[PolicySpec]:
-    """The four-policy CPU pool; the SFT model takes the third seat when ``sft_adapter_dir`` holds an adapter."""
+    """The CPU pool for the verifiable prompts: five policies of different strength, from one small model.
+
+    ``smol-greedy`` (the embedded model told to follow instructions), ``smol-fewshot`` (the same, shown
+    :data:`DEMONSTRATIONS` first: the strongest member), ``smol-t0.7`` (sampled, principle drawn per prompt),
+    the SFT model of notebook 03 when ``sft_adapter_dir`` holds an adapter (else the embedded model at
+    temperature 1.0), and a deliberately weak policy: the first half of ``smol-greedy``'s answer (``truncated``)
+    or a tiny random model (``tiny_random``). The judge must rank the weak one low; notebook 04 shows it.
+    """
     has_sft = sft_adapter_dir is not None and (Path(sft_adapter_dir) / "adapter_config.json").is_file()
     # The spec names its adapter, so the pool loads the adapter that was checked here and not another default.
-    third = (
-        PolicySpec("sft-t0.7", "sft", principle="sample", temperature=0.7, model=str(sft_adapter_dir))
+    fourth = (
+        PolicySpec("sft-t0.7", "sft", principle="sample", temperature=0.7, top_p=0.95, model=str(sft_adapter_dir))
         if has_sft
-        else PolicySpec("smol-t1.0", "embedded", principle="sample", temperature=1.0)
+        else PolicySpec("smol-t1.0", "embedded", principle="sample", temperature=1.0, top_p=0.95)
     )
     if weak == "truncated":
-        weak_policy = PolicySpec("truncated", "truncated", principle=None, source="smol-greedy", truncate_words=6)
+        weak_policy = PolicySpec("truncated", "truncated", principle=None, source="smol-greedy", truncate_fraction=0.5)
     elif weak == "tiny_random":
         weak_policy = PolicySpec("tiny-random", "tiny_random", principle=None, temperature=1.0, max_new_tokens=24)
     else:
         raise ValueError(f"weak must be 'truncated' or 'tiny_random', got {weak!r}")
     return [
         PolicySpec("smol-greedy", "embedded", principle="helpfulness", temperature=0.0),
-        PolicySpec("smol-t0.7", "embedded", principle="sample", temperature=0.7),
-        third,
+        PolicySpec("smol-fewshot", "embedded", principle="helpfulness", demonstrations="formats"),
+        PolicySpec("smol-t0.7", "embedded", principle="sample", temperature=0.7, top_p=0.95),
+        fourth,
         weak_policy,
     ]
 
@@ -157,19 +200,46 @@ def principle_for(spec: PolicySpec, prompt_id: str, seed: int = 0) -> str | None
     return random.Random(f"{seed}:{spec.name}:{prompt_id}").choice(sorted(PRINCIPLES))
 
 
-def build_conversation(prompt: str, principle: str | None) -> list[dict]:
-    """System prompt of the principle (if any) followed by the user's prompt."""
+def build_conversation(prompt: str, principle: str | None, demonstrations: str | None = None) -> list[dict]:
+    """System prompt of the principle (if any), the named demonstrations as earlier turns, then the user's prompt."""
     messages = [{"role": "system", "content": PRINCIPLES[principle]}] if principle else []
+    for question, answer in DEMONSTRATIONS[demonstrations] if demonstrations else ():
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
     return messages + [{"role": "user", "content": prompt}]
 
 
-def truncate_words(text: str, n_words: int) -> str:
-    """The first ``n_words`` whitespace-separated words of ``text``: a fluent but unfinished answer."""
-    return " ".join(text.split()[:n_words])
+def truncate_words(text: str, n_words: int | None = None, *, fraction: float | None = None) -> str:
+    """The first ``n_words`` (or the first ``fraction``, at least one) whitespace-separated words of ``text``:
+    a fluent but unfinished answer."""
+    words = text.split()
+    if fraction is not None:
+        n_words = max(1, int(len(words) * fraction))
+    return " ".join(words[:n_words])
 
 
 def completion_id(prompt_id: str, policy: str) -> str:
     return f"{prompt_id}::{policy}"
+
+
+class PoolCounts(dict):
+    """New completions per policy (``{policy: count}``, a plain dict to print), and ``failed``: ``{completion
+    id: reason}`` of the requests that failed this run. Those are not written, so a rerun asks again."""
+
+    def __init__(self, policies: Sequence[str]):
+        super().__init__({name: 0 for name in policies})
+        self.failed: dict[str, str] = {}
+
+
+def check_unique_prompt_ids(prompts: Sequence[dict]) -> None:
+    """A prompt whose id repeats would be skipped as already answered, silently: refuse it instead."""
+    first: dict[str, int] = {}
+    for position, prompt in enumerate(prompts, start=1):
+        if prompt["id"] in first:
+            raise ValueError(
+                f"prompt id {prompt['id']!r} appears twice (prompts {first[prompt['id']]} and {position}); "
+                "the second would never be answered"
+            )
+        first[prompt["id"]] = position
 
 
 def run_pool(
@@ -188,20 +258,23 @@ def run_pool(
     :class:`~zephyr_tutorial.backends.ChatBackend` (called once per model
     policy). Rows already in the writer are skipped, so a killed run resumes.
     Each row: ``id, prompt_id, prompt, policy, principle, text, finish_reason,
-    completion_tokens``.
+    completion_tokens``. A request that fails is not written: it is counted in the result's ``failed``
+    (:class:`PoolCounts`) and asked again by a rerun; so is a truncated policy's row whose source failed.
+    Prompt ids must be unique (:func:`check_unique_prompt_ids`).
     """
     from tqdm.auto import tqdm
 
     from ..backends import SamplingConfig
 
     check_pool(pool)
+    check_unique_prompt_ids(prompts)
     answers: dict[tuple[str, str], str] = {}
     if writer.path.exists():
         from ..data import iter_jsonl
 
         for row in iter_jsonl(writer.path):
             answers[(row["prompt_id"], row["policy"])] = row["text"]
-    counts = {spec.name: 0 for spec in pool}
+    counts = PoolCounts([spec.name for spec in pool])
     backends: dict[str, object] = {}
     todo_total = sum(completion_id(p["id"], spec.name) not in writer.done_ids for p in prompts for spec in pool)
     bar = tqdm(total=todo_total, desc="pool")
@@ -217,23 +290,39 @@ def run_pool(
             if not todo:
                 continue
             if spec.kind == "truncated":
-                texts = []
+                results = []
                 for p in todo:
+                    source_id = completion_id(p["id"], spec.source)
+                    if source_id in counts.failed:
+                        results.append((None, "", "error", 0, f"the request of its source {spec.source!r} failed"))
+                        continue
                     if (p["id"], spec.source) not in answers:
                         raise ValueError(f"policy {spec.name!r}: no answer of {spec.source!r} for prompt {p['id']!r}")
-                    texts.append(truncate_words(answers[(p["id"], spec.source)], spec.truncate_words))
-                results = [(None, text, "truncated", len(text.split())) for text in texts]
+                    source_text = answers[(p["id"], spec.source)]
+                    text = truncate_words(source_text, spec.truncate_words, fraction=spec.truncate_fraction)
+                    results.append((None, text, "truncated", len(text.split()), None))
             else:
                 if spec.name not in backends:
                     backends[spec.name] = backend_for(spec)
                 config = SamplingConfig(
-                    max_new_tokens=spec.max_new_tokens or max_new_tokens, temperature=spec.temperature, seed=seed
+                    max_new_tokens=spec.max_new_tokens or max_new_tokens,
+                    temperature=spec.temperature,
+                    top_p=spec.top_p,
+                    seed=seed,
                 )
                 principles = [principle_for(spec, p["id"], seed) for p in todo]
-                conversations = [build_conversation(p["prompt"], pr) for p, pr in zip(todo, principles)]
+                conversations = [
+                    build_conversation(p["prompt"], pr, spec.demonstrations) for p, pr in zip(todo, principles)
+                ]
                 completions = backends[spec.name].chat(conversations, config)
-                results = [(pr, c.text, c.finish_reason, c.completion_tokens) for pr, c in zip(principles, completions)]
-            for p, (principle, text, finish_reason, tokens) in zip(todo, results):
+                results = [
+                    (pr, c.text, c.finish_reason, c.completion_tokens, c.error)
+                    for pr, c in zip(principles, completions)
+                ]
+            for p, (principle, text, finish_reason, tokens, error) in zip(todo, results):
+                if error is not None:
+                    counts.failed[completion_id(p["id"], spec.name)] = error
+                    continue
                 answers[(p["id"], spec.name)] = text
                 writer.append(_row(p, spec, principle, text, finish_reason, tokens))
                 counts[spec.name] += 1
@@ -300,6 +389,10 @@ class PolicyBackends:
             model.eval()
         elif spec.kind == "openai":
             return OpenAIBackend(spec.model, base_url=spec.base_url, **spec.extra)
+        elif spec.kind == "hub":
+            from ..models import load_causal_lm
+
+            model, tokenizer = load_causal_lm(spec.model, device_map="auto", **spec.extra)
         else:
             raise ValueError(f"policy {spec.name!r} of kind {spec.kind!r} has no model backend")
         return TransformersBackend(model, tokenizer, batch_size=self.batch_size, name=spec.name)

@@ -44,6 +44,18 @@ def to_sft_row(row: dict) -> dict:
     return {name: row[name] for name in SFT_FIELDS}
 
 
+def rows_to_dataset(rows: Sequence[dict]):
+    """A ``datasets.Dataset`` with every field any row has (``None`` where a row lacks it).
+
+    ``Dataset.from_list`` takes its columns from the first row only, so a field that first appears later
+    (``finish_reasons`` on some rows) would be dropped without a word.
+    """
+    from datasets import Dataset
+
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return Dataset.from_dict({name: [row.get(name) for row in rows] for name in names})
+
+
 def save_sft_splits(train: Sequence[dict], test: Sequence[dict], folder: str | os.PathLike) -> dict[str, Path]:
     """Write ``train_sft.jsonl`` and ``test_sft.jsonl`` (schema fields only) into ``folder``."""
     folder = Path(folder)

@@ -7,7 +7,8 @@ one more. A candidate is kept only if it
 - is between ``min_words`` and ``max_words`` long,
 - names no task a text-only model cannot do (the keyword blacklist: images, files, drawing...),
 - does not start with punctuation, and
-- is novel: :math:`\max_{k \in \text{kept}} \text{ROUGE-L}(c, k) \le 0.7`.
+- is novel: :math:`\max_{k \in \text{kept}} \text{ROUGE-L}(c, k) \le 0.7` (every kept instruction at once
+  through rapidfuzz's LCS: :class:`~.similarity.RougeLIndex`).
 
 Rejections are counted by reason. Kept instructions are appended to a JSONL
 file as they are accepted, so a killed run resumes with its pool intact.
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..backends import ChatBackend, SamplingConfig
 from ..data import ResumableJsonlWriter, read_jsonl
-from .similarity import rouge_l, words
+from .similarity import RougeLIndex, rouge_l, words
 
 # Tasks a text-only model cannot perform (after the self-instruct paper's list), matched as whole words:
 # "file" does not hit "profile", nor "image" "imagine".
@@ -121,9 +122,16 @@ def blacklist_hit(candidate: str, config: SelfInstructConfig) -> str | None:
     return None
 
 
-def rejection_reason(candidate: str, kept_tokens: Sequence[Sequence[str]], config: SelfInstructConfig) -> str | None:
+def rejection_reason(
+    candidate: str, kept_tokens: Sequence[Sequence[str]] | RougeLIndex, config: SelfInstructConfig
+) -> str | None:
     """Why ``candidate`` is not kept (``"empty"``, ``"too short"``, ``"too long"``, ``"blacklist"``,
-    ``"punctuation start"``, ``"too similar"``) or ``None`` if it is."""
+    ``"punctuation start"``, ``"too similar"``) or ``None`` if it is.
+
+    ``kept_tokens``: the kept instructions as word lists (each compared with the from-scratch :func:`rouge_l`:
+    the readable reference) or a :class:`~.similarity.RougeLIndex` of them (rapidfuzz's LCS, the same scores,
+    what :func:`bootstrap_instructions` uses).
+    """
     tokens = words(candidate)
     if not tokens:
         return "empty"
@@ -135,7 +143,10 @@ def rejection_reason(candidate: str, kept_tokens: Sequence[Sequence[str]], confi
         return "blacklist"
     if not candidate[0].isalnum():
         return "punctuation start"
-    if any(rouge_l(tokens, kept) > config.rouge_threshold for kept in kept_tokens):
+    if isinstance(kept_tokens, RougeLIndex):
+        if kept_tokens.max_score(tokens) > config.rouge_threshold:
+            return "too similar"
+    elif any(rouge_l(tokens, kept) > config.rouge_threshold for kept in kept_tokens):
         return "too similar"
     return None
 
@@ -184,7 +195,7 @@ def bootstrap_instructions(
     with ResumableJsonlWriter(out_path, id_field="id") as writer:
         if writer.done_ids:
             result.kept = read_jsonl(writer.path, fields={"id": str, "prompt": str})
-        kept_tokens = [words(p) for p in human] + [words(r["prompt"]) for r in result.kept]
+        kept_tokens = RougeLIndex([words(p) for p in human] + [words(r["prompt"]) for r in result.kept])
         bar = tqdm(
             total=num_instructions,
             initial=min(len(result.kept), num_instructions),
@@ -224,7 +235,7 @@ def bootstrap_instructions(
                 }
                 writer.append(row)
                 result.kept.append(row)
-                kept_tokens.append(words(candidate))
+                kept_tokens.add(words(candidate))
                 bar.update(1)
             bar.set_postfix(kept=len(result.kept), tried=result.candidates)
         bar.close()

@@ -175,10 +175,14 @@ def grow_dialogues(
     stats: GenerationStats | None = None,
     prefixes: Sequence[dict | None] | None = None,
 ) -> list[dict]:
-    """Run the loop for a batch of opening prompts; return one ``{"messages", "finish_reasons"}`` per prompt.
+    """Run the loop for a batch of opening prompts; return one ``{"messages", "finish_reasons",
+    "user_finish_reasons"}`` per prompt.
 
     Each step makes one batched call per role. A dialogue whose simulated user
     message comes back empty stops early (it still ends with an assistant reply).
+    ``finish_reasons`` has one entry per assistant reply, ``user_finish_reasons`` one per *simulated* user
+    message (the seed prompt was written by a person and has none): ``"length"`` there means the follow-up
+    question was cut at ``config.user_sampling.max_new_tokens``, and the truncation filter removes the dialogue.
 
     ``prefixes[i]``, when given, is a dialogue already started for ``prompts[i]``
     (``{"messages", "finish_reasons"}`` ending with an assistant reply, e.g. a
@@ -197,14 +201,22 @@ def grow_dialogues(
     for i, prompt in enumerate(prompts):
         prefix = prefixes[i] if prefixes is not None else None
         if prefix is None:
-            dialogues.append({"messages": [{"role": "user", "content": prompt}], "finish_reasons": []})
+            dialogues.append(
+                {"messages": [{"role": "user", "content": prompt}], "finish_reasons": [], "user_finish_reasons": []}
+            )
             continue
         messages = [dict(m) for m in prefix["messages"]]
         if not messages or messages[0]["role"] != "user" or messages[0]["content"] != prompt:
             raise ValueError(f"prefix {i} does not start with its prompt")
         if messages[-1]["role"] != "assistant":
             raise ValueError(f"prefix {i} does not end with an assistant reply")
-        dialogues.append({"messages": messages, "finish_reasons": list(prefix["finish_reasons"])})
+        dialogues.append(
+            {
+                "messages": messages,
+                "finish_reasons": list(prefix["finish_reasons"]),
+                "user_finish_reasons": list(prefix.get("user_finish_reasons") or []),
+            }
+        )
     active = list(range(len(dialogues)))
     for step in range(config.turns):
         asking = [i for i in active if dialogues[i]["messages"][-1]["role"] == "user"]
@@ -232,6 +244,7 @@ def grow_dialogues(
             # a follow-up that restates an earlier question would only make the assistant repeat itself
             if text and not repeats_earlier_user_message(text, dialogues[i]["messages"]):
                 dialogues[i]["messages"].append({"role": "user", "content": text})
+                dialogues[i]["user_finish_reasons"].append(followup.finish_reason)
             else:
                 stats.ended_early += 1
                 active.remove(i)
@@ -257,7 +270,10 @@ def continuable_prefix(row: dict | None, seed: dict, model: str, turns: int) -> 
         return None
     if len(reasons) != _assistant_turns(messages) or _assistant_turns(messages) >= turns:
         return None
-    return {"messages": messages, "finish_reasons": reasons}
+    user_reasons = row.get("user_finish_reasons") or []
+    if not isinstance(user_reasons, list) or "length" in user_reasons:
+        return None
+    return {"messages": messages, "finish_reasons": reasons, "user_finish_reasons": user_reasons}
 
 
 def _config_for_chunk(config: UltraChatConfig, ids: Sequence[str]) -> UltraChatConfig:
@@ -299,8 +315,9 @@ def generate_ultrachat(
     chunk of ``chunk_size`` dialogues is appended as soon as it is finished,
     so a kill loses at most the chunk in flight (it is redone on restart).
     Rows carry the ultrachat_200k fields plus ``id``, ``sector``, ``strategy``,
-    ``model``, ``finish_reasons`` (used by the truncation filter) and
-    ``prefix_turns`` (assistant replies taken over from ``continue_from``).
+    ``model``, ``finish_reasons`` and ``user_finish_reasons`` (one per assistant reply and one per simulated
+    user message: the truncation filter's evidence) and ``prefix_turns`` (assistant replies taken over from
+    ``continue_from``).
 
     ``continue_from``: rows of an earlier run (e.g. a single-turn one). A
     dialogue whose id is there and passes :func:`continuable_prefix` is
@@ -348,6 +365,7 @@ def generate_ultrachat(
                         "strategy": "ultrachat",
                         "model": assistant.name,
                         "finish_reasons": dialogue["finish_reasons"],
+                        "user_finish_reasons": dialogue["user_finish_reasons"],
                         "prefix_turns": len(prefix["finish_reasons"]) if prefix else 0,
                     }
                 )

@@ -11,7 +11,8 @@ Two ways to get the model, chosen by the recipe:
   and the adapter itself, on each process's device.
 
 Either way the run is :func:`zephyr_tutorial.sft.train_sft` or :func:`zephyr_tutorial.dpo.train_dpo`, which
-resume from the last checkpoint and leave their result in ``<run dir>/final``.
+resume from the last checkpoint and leave their result in ``<run dir>/final``. The runner then measures the
+held-out split and completes ``final/results.json`` and the model card (:mod:`zephyr_tutorial.pipelines.results`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..recipes import (
 from ..runtime import seed_everything
 from ..schemas import preference_splits, sft_splits
 from ..training import TrainingRun, save_metrics
+from .results import HELDOUT_ROWS, dpo_heldout, record_results, sft_heldout
 
 
 def recipe_datasets(recipe: dict, profile):
@@ -50,7 +52,22 @@ def recipe_datasets(recipe: dict, profile):
     splits = (section.get("train_split", stage.splits[0]), section.get("eval_split", stage.splits[1]))
     load = sft_splits if stage.data == "sft" else preference_splits
     loaded = load(profile, source, splits)
-    return loaded["train"], loaded["test"]
+    train, evaluation = loaded["train"], loaded["test"]
+    if stage.data == "sft" and recipe.get("fit_to_length"):
+        # TRL would cut a longer row at max_length and lose its last end-of-turn token; leave it out, said aloud
+        from ..models import load_tokenizer
+        from ..sft import fit_to_length
+
+        tokenizer = load_tokenizer(profile)
+        train, train_fit = fit_to_length(train, tokenizer, profile.train.sft_max_length)
+        evaluation, eval_fit = fit_to_length(evaluation, tokenizer, profile.train.sft_max_length)
+        print(f"[sft] train: {train_fit}; eval: {eval_fit}")
+        if len(train) == 0:
+            raise ValueError(
+                f"fit_to_length: no training row fits sft_max_length={profile.train.sft_max_length} ({train_fit}); "
+                "raise sft_max_length or set fit_to_length: false"
+            )
+    return train, evaluation
 
 
 def _from_pretrained_kwargs(args, quantization) -> dict:
@@ -75,7 +92,8 @@ class StagePipeline:
     named_model: Callable
     """``named_model(recipe, profile, args, quantization) -> (model, peft_config)``: the by-name path."""
     evaluate: Callable
-    """``evaluate(run, eval_dataset, recipe, args) -> metrics``: what the stage measures after training."""
+    """``evaluate(run, eval_dataset, recipe, args) -> (metrics, heldout)``: what the stage measures after training,
+    as plain numbers for ``metrics.json`` and as ``results.json``'s ``heldout`` entries with 95% intervals."""
     trainer_evaluates: Callable = lambda recipe: False
     """Whether ``evaluate`` asks the trainer, which then needs the eval set even with ``eval_strategy: no``."""
 
@@ -113,19 +131,40 @@ def _dpo_named_model(recipe, profile, args, quantization):
     return PeftModel.from_pretrained(base, str(sft_adapter), is_trainable=True), None
 
 
-def _no_evaluation(run, eval_dataset, recipe, args) -> dict:
-    return {}
+def _sft_evaluation(run, eval_dataset, recipe, args) -> tuple[dict, dict]:
+    """The held-out loss with its interval, scored one dialogue at a time on the main process. A multi-process run
+    leaves it out: the sharded model answers only when every rank runs the same forward pass."""
+    if args.world_size > 1 or eval_dataset is None:
+        return {}, {}
+    heldout = sft_heldout(run, eval_dataset)
+    metrics = {"heldout_loss": heldout["eval_loss"]["estimate"]} if heldout else {}
+    return metrics, heldout
 
 
-def _dpo_evaluation(run, eval_dataset, recipe, args) -> dict:
-    """The notebooks' path: our from-scratch implicit-reward accuracy; the by-name path: the trainer's
-    held-out metrics (distributed over the ranks, like training)."""
-    if recipe.get("model") is not None:
-        return run.trainer.evaluate()
-    from ..dpo import evaluate_run
+def _dpo_evaluation(run, eval_dataset, recipe, args) -> tuple[dict, dict]:
+    """The notebooks' path: our from-scratch implicit-reward accuracy; the by-name path: the trainer's held-out
+    metrics (distributed over the ranks, like training) and, on one process, our per-pair margins for the interval
+    (the trainer logs only batch means)."""
+    from ..dpo import evaluate_implicit_rewards, evaluate_run
 
-    report = evaluate_run(run, list(eval_dataset))
-    return {f"heldout_{key}": value for key, value in report.as_dict().items()}
+    if recipe.get("model") is None:
+        report = evaluate_run(run, list(eval_dataset))
+        return {f"heldout_{key}": value for key, value in report.as_dict().items()}, dpo_heldout(report.margins)
+    metrics = run.trainer.evaluate()
+    ref_model = run.trainer.ref_model
+    if args.world_size > 1 or (ref_model is None and not getattr(run.model, "peft_config", None)):
+        return metrics, {}
+    rows = list(eval_dataset.select(range(min(HELDOUT_ROWS, len(eval_dataset)))))
+    report = evaluate_implicit_rewards(
+        run.model,
+        run.tokenizer,
+        rows,
+        args.beta,
+        batch_size=args.per_device_eval_batch_size,
+        max_length=args.max_length,
+        ref_model=ref_model,
+    )
+    return metrics, dpo_heldout(report.margins)
 
 
 def _pipelines() -> dict[str, StagePipeline]:
@@ -133,7 +172,7 @@ def _pipelines() -> dict[str, StagePipeline]:
     from ..sft import sft_config, train_sft
 
     return {
-        "sft": StagePipeline(sft_config, train_sft, _sft_profile_model, _sft_named_model, _no_evaluation),
+        "sft": StagePipeline(sft_config, train_sft, _sft_profile_model, _sft_named_model, _sft_evaluation),
         "dpo": StagePipeline(
             dpo_config,
             train_dpo,
@@ -152,7 +191,9 @@ def run_recipe(
 
     ``profile`` defaults to the recipe's (its ``profile_overrides`` applied either way). The run folder is
     ``run_dir``, else the recipe's ``trainer.output_dir``, else ``outputs/<stage>/run``; the result is in its
-    ``final/``, with ``metrics.json`` holding the training and held-out metrics (DPO).
+    ``final/``, with ``metrics.json`` holding the training and held-out metrics, ``results.json`` the whole record
+    (recipe and hash, versions, seed, data hashes, held-out metrics with 95% intervals), ``README.md`` the model card
+    and ``runs/`` the TensorBoard logs.
     """
     stage = _pipelines()[recipe["stage"]]
     profile = recipe_profile(recipe) if profile is None else profile.with_overrides(**recipe["profile_overrides"])
@@ -183,7 +224,9 @@ def run_recipe(
         quantization_config=quantization,
         resume=resume,
     )
-    save_metrics(run, stage.evaluate(run, evaluation, recipe, args))
+    metrics, heldout = stage.evaluate(run, evaluation, recipe, args)
+    save_metrics(run, metrics)
+    record_results(run, recipe, profile, train=train, evaluation=evaluation, heldout=heldout)
     return run
 
 

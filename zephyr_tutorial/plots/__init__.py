@@ -6,7 +6,14 @@ creates its own figure and never calls ``plt.show()`` (Jupyter displays the
 returned figure).
 """
 
-from .dpo import DPO_LOSS_COLORS, plot_dpo_ablation, plot_dpo_losses, plot_dpo_training_dynamics
+from .ablations import plot_ablations
+from .dpo import (
+    DPO_LOSS_COLORS,
+    plot_dpo_ablation,
+    plot_dpo_losses,
+    plot_dpo_training_dynamics,
+    plot_label_noise,
+)
 from .evaluation import (
     plot_agreement,
     plot_mc_accuracy_by_category,
@@ -16,8 +23,16 @@ from .evaluation import (
     plot_win_rates,
 )
 from .feedback import plot_aspect_correlations, plot_chosen_policies, plot_rating_distributions, plot_score_margins
-from .generation import plot_distinct_n, plot_filter_counts, plot_similarity_histograms, plot_turn_lengths
-from .setup import plot_parameter_breakdown
+from .generation import (
+    plot_distinct_n,
+    plot_filter_counts,
+    plot_similarity_histograms,
+    plot_threshold_sweep,
+    plot_truncation_evidence,
+    plot_turn_lengths,
+)
+from .setup import plot_parameter_breakdown, plot_pipeline
 from .sft import plot_answer_endings, plot_memory_breakdown, plot_sft_curves
+from .training import plot_tracked_scalars
 
 __all__ = [name for name in dir() if name.startswith("plot_")] + ["DPO_LOSS_COLORS"]

@@ -103,3 +103,26 @@ def plot_dpo_ablation(results: dict[str, dict], metrics=("train_reward_accuracy"
         ax.axhline(0, color="grey", lw=0.6)
     fig.tight_layout()
     return fig
+
+
+def plot_label_noise(results: dict, title: str = "DPO trained on pairs with flipped labels"):
+    """Held-out reward accuracy and rule-judge win rate against the share of flipped training labels.
+
+    ``results`` maps a flip rate to ``{"accuracy": Interval, "win": Interval}`` (notebook 05); the bars are the
+    intervals, the dashed line chance (0.5) for both.
+    """
+    import matplotlib.pyplot as plt
+
+    rates = sorted(results)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for axis, key, label in zip(axes, ("accuracy", "win"),
+                                ("held-out implicit-reward accuracy", "rule-judge win rate against SFT")):
+        estimates = [results[rate][key].estimate for rate in rates]
+        errors = [[results[rate][key].estimate - results[rate][key].low for rate in rates],
+                  [results[rate][key].high - results[rate][key].estimate for rate in rates]]
+        axis.errorbar(rates, estimates, yerr=errors, marker="o", capsize=4)
+        axis.axhline(0.5, linestyle="--", color="grey", linewidth=1)
+        axis.set(xlabel="share of training pairs with chosen and rejected swapped", ylabel=label, ylim=(0, 1))
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

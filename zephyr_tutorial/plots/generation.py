@@ -43,19 +43,30 @@ def plot_similarity_histograms(scores: dict, threshold: float | None = 0.7, bins
     return fig
 
 
-def plot_distinct_n(distinct: dict, ns=(1, 2, 3)):
-    """Grouped bars of distinct-n; ``distinct`` maps a name to ``{n: value}``."""
+def plot_distinct_n(distinct: dict, ns=(1, 2, 3), intervals: dict | None = None, title: str | None = None):
+    """Grouped bars of distinct-n; ``distinct`` maps a name to ``{n: value}``.
+
+    ``intervals`` (optional) maps the same names to ``{n: (low, high)}``, drawn as error bars.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     width = 0.8 / max(len(distinct), 1)
     for k, (name, values) in enumerate(distinct.items()):
         positions = [i + k * width for i in range(len(ns))]
-        bars = ax.bar(positions, [values[n] for n in ns], width, label=name)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        heights = [values[n] for n in ns]
+        errors = None
+        if intervals and name in intervals:
+            low = [max(h - intervals[name][n][0], 0.0) for h, n in zip(heights, ns)]
+            high = [max(intervals[name][n][1] - h, 0.0) for h, n in zip(heights, ns)]
+            errors = [low, high]
+        bars = ax.bar(positions, heights, width, label=name, yerr=errors, capsize=3 if errors else 0)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=8 if errors else 0)
     ax.set_xticks([i + width * (len(distinct) - 1) / 2 for i in range(len(ns))], [f"distinct-{n}" for n in ns])
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.15)
     ax.set_ylabel("unique / total n-grams")
+    if title:
+        ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -74,5 +85,46 @@ def plot_filter_counts(report):
     ax.set_xlim(0, max(counts + [1]) * 1.15)
     ax.set_xlabel("rows")
     ax.set_title(f"Filtering {report.input_rows} generated dialogues")
+    fig.tight_layout()
+    return fig
+
+
+def plot_truncation_evidence(counts: dict):
+    """What the truncation heuristic says about replies whose finish reason was recorded.
+
+    ``counts`` maps ``(finish_reason, flagged)`` (``"length"``/``"stop"``, bool) to a number of replies: two bars
+    per recorded reason, split into flagged and not flagged.
+    """
+    import matplotlib.pyplot as plt
+
+    reasons = ("length", "stop")
+    labels = {"length": "cut at the token limit", "stop": "ended by the model"}
+    fig, ax = plt.subplots(figsize=(6.5, 2.6))
+    flagged = [counts.get((r, True), 0) for r in reasons]
+    missed = [counts.get((r, False), 0) for r in reasons]
+    names = [f"{labels[r]} (n={f + m})" for r, f, m in zip(reasons, flagged, missed)]
+    bars = ax.barh(names, flagged, color="#C44E52", label="the heuristic says: cut off")
+    ax.bar_label(bars, label_type="center", color="white")
+    bars = ax.barh(names, missed, left=flagged, color="#8C8C8C", label="the heuristic says: complete")
+    ax.bar_label(bars, label_type="center", color="white")
+    ax.invert_yaxis()
+    ax.set_xlabel("assistant replies (finish reason recorded by the generator)")
+    ax.set_title("A guess against the record")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_threshold_sweep(thresholds, kept, rejected, xlabel: str = "ROUGE-L threshold", title: str | None = None):
+    """Kept and rejected counts (two lines) against a filter's threshold."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    ax.plot(thresholds, kept, marker="o", color="#55A868", label="kept")
+    ax.plot(thresholds, rejected, marker="o", color="#C44E52", label="rejected")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("items")
+    ax.set_title(title or "What the threshold keeps")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 
-def plot_sft_curves(curves: dict):
-    """Loss and mean token accuracy per step (``zephyr_tutorial.sft.training_curves`` output), side by side."""
+def plot_sft_curves(curves: dict, history: list[dict] | None = None):
+    """Loss and mean token accuracy per step (``zephyr_tutorial.training.training_curves`` output), side by side.
+
+    With the run's ``history`` (``TrainingRun.history``), the held-out ``eval_loss`` of each evaluation is drawn
+    beside the training loss: the two together say whether the model learned or only memorised.
+    """
     import matplotlib.pyplot as plt
 
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
-    loss_axis.plot(curves["step"], curves["loss"], marker=".")
+    loss_axis.plot(curves["step"], curves["loss"], marker=".", label="training batches")
+    evaluations = [entry for entry in history or () if "eval_loss" in entry]
+    if evaluations:
+        loss_axis.plot(
+            [e["step"] for e in evaluations],
+            [e["eval_loss"] for e in evaluations],
+            marker="o",
+            color="tab:red",
+            label="held-out rows (eval_loss)",
+        )
+        loss_axis.legend(fontsize=8)
     loss_axis.set(xlabel="optimizer step", ylabel="cross-entropy on assistant tokens", title="SFT loss")
     accuracy_axis.plot(curves["step"], curves["mean_token_accuracy"], marker=".", color="tab:green")
     accuracy_axis.set(xlabel="optimizer step", ylabel="next-token accuracy", title="Mean token accuracy")

@@ -4,7 +4,7 @@ A recipe file (every section but ``stage`` is optional)::
 
     description: one line shown by `zephyr-tutorial recipes`
     stage: sft                      # or dpo
-    profile: colab                  # cpu | colab | full: defaults for everything the file does not state
+    profile: gpu24                  # cpu | t4 | gpu24 | full: defaults for everything the file does not state
     model:                          # from_pretrained arguments (MODEL_KEYS)
       model_name_or_path: mistralai/Mistral-7B-v0.1
       dtype: bfloat16
@@ -36,6 +36,7 @@ download (``from_pretrained`` rejects it only once the weights are read) or neve
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import types
 import typing
@@ -62,7 +63,7 @@ class Stage:
 
 
 STAGES = {
-    "sft": Stage("sft", "SFTConfig", ("train_sft", "test_sft"), "sft", frozenset({"packing"})),
+    "sft": Stage("sft", "SFTConfig", ("train_sft", "test_sft"), "sft", frozenset({"packing", "fit_to_length"})),
     "dpo": Stage("dpo", "DPOConfig", ("train_prefs", "test_prefs"), "preferences", frozenset({"sft_adapter"})),
 }
 COMMON_KEYS = {
@@ -84,6 +85,7 @@ any keyword that happens to name a model-config field."""
 DATASET_KEYS = {"name", "train_split", "eval_split"}
 TOP_LEVEL_TYPES = {
     "packing": bool,
+    "fit_to_length": bool,
     "sft_adapter": str | None,
     "data_folder": str | None,
     "profile": str,
@@ -168,6 +170,114 @@ def quantization_fields() -> set[str]:
     return set(_quantization_parameters())
 
 
+def _quantization_types() -> dict[str, Any]:
+    """Types of the ``BitsAndBytesConfig`` arguments: annotated ones as annotated, the rest by their default
+    (``load_in_4bit=False`` is a bool); ``None`` where neither says (``bnb_4bit_compute_dtype``)."""
+    types = {}
+    for name, parameter in _quantization_parameters().items():
+        if parameter.annotation is not parameter.empty:
+            types[name] = parameter.annotation
+        elif isinstance(parameter.default, (bool, int, float, str)):
+            types[name] = type(parameter.default)
+        else:
+            types[name] = None
+    return types
+
+
+_CHECKED_TYPES = {bool, int, float, str, list, tuple, dict, type(None)}
+
+
+def _literal_choices(annotation) -> set | None:
+    """The allowed values of a ``Literal[...]`` (or ``Literal[...] | None``) annotation, else None."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return set(typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if args and all(typing.get_origin(a) is typing.Literal for a in args):
+            return set().union(*(typing.get_args(a) for a in args)) | {None}
+    return None
+
+
+def conform_value(value, annotation, where: str):
+    """``value`` checked against the type of the field that receives it, before any model loads; returned as
+    that type where YAML left it a string (``5e-6`` is a string in YAML 1.1, a float to ``learning_rate``).
+
+    ``learning_rate: abc``, ``max_steps: ten`` or ``beta: strong`` raise :class:`RecipeError` naming ``where``;
+    a field whose type this cannot judge (a class, ``Any``) takes the value as it is."""
+    allowed = _base_types(annotation)
+    if not allowed or allowed - _CHECKED_TYPES:
+        return value
+    choices = _literal_choices(annotation)
+
+    def refuse(expected: str | None = None):
+        names = expected or " or ".join(sorted("null" if t is type(None) else t.__name__ for t in allowed))
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return RecipeError(f"{where}: expected {names}, got {type(value).__name__} {shown}")
+
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise refuse()
+    if choices is not None and value not in choices:
+        raise refuse("one of " + ", ".join(sorted(repr(c) for c in choices if c is not None)))
+    if isinstance(value, bool):
+        if bool in allowed:
+            return value
+        raise refuse()
+    if isinstance(value, int):
+        if int in allowed or float in allowed:
+            return value
+        raise refuse()
+    if isinstance(value, float):
+        if float in allowed:
+            return value
+        raise refuse()
+    if isinstance(value, str):
+        if str in allowed:
+            return value
+        for number in (float, int):
+            if number in allowed:
+                try:
+                    converted = number(value)
+                except ValueError:
+                    continue
+                if number is float and not math.isfinite(converted):
+                    continue
+                return converted
+        if allowed & {list, tuple}:
+            return value  # a single item where a list is declared: the config classes wrap it (loss_type: ipo)
+        raise refuse()
+    if isinstance(value, list):
+        if allowed & {list, tuple}:
+            return value
+        raise refuse()
+    if isinstance(value, dict):
+        if dict in allowed:
+            return value
+        raise refuse()
+    raise refuse()
+
+
+def _section_types(section: str, stage: str) -> dict[str, Any]:
+    if section == "model":
+        return {key: bool if key == "trust_remote_code" else str for key in MODEL_KEYS}
+    if section == "dataset":
+        return dict.fromkeys(DATASET_KEYS, str)
+    if section == "quantization":
+        return _quantization_types()
+    if section == "lora":
+        return _field_types(_lora_class())
+    if section == "profile_overrides":
+        return profile_field_types()
+    return _field_types(trainer_config_class(stage))
+
+
+FILE_TOP_LEVEL_TYPES = {**TOP_LEVEL_TYPES, "stage": str, "profile": str | None}
+"""Types of the top-level values a recipe file states (sections aside: they are mappings, checked key by key)."""
+SECTIONS = ("model", "quantization", "lora", "dataset", "profile_overrides", "trainer")
+
+
 def _check_keys(keys, known: set[str], where: str, what: str) -> None:
     for key in keys:
         if key not in known:
@@ -187,10 +297,10 @@ def validate_recipe(recipe: dict, source: str) -> dict:
                 f"a {stage} recipe has {sorted(allowed)}"
             )
     if recipe.get("profile") is not None:
-        from ..profiles import PROFILES
+        from ..profiles import profile_names
 
-        if recipe["profile"] not in PROFILES:
-            raise RecipeError(f"{source}: profile {recipe['profile']!r} is not one of {sorted(PROFILES)}")
+        if recipe["profile"] not in profile_names():
+            raise RecipeError(f"{source}: profile {recipe['profile']!r} is not one of {sorted(profile_names())}")
     checks = {
         "model": (MODEL_KEYS, "a from_pretrained argument this loader passes on"),
         "quantization": (quantization_fields(), "a transformers.BitsAndBytesConfig field"),
@@ -199,6 +309,9 @@ def validate_recipe(recipe: dict, source: str) -> dict:
         "profile_overrides": (profile_fields(), "a zephyr_tutorial.profiles.Profile field"),
         "trainer": (trainer_fields(stage), f"a trl.{STAGES[stage].config_class} field"),
     }
+    for key, value in recipe.items():
+        if key not in SECTIONS and key in FILE_TOP_LEVEL_TYPES:
+            recipe[key] = conform_value(value, FILE_TOP_LEVEL_TYPES[key], f"{source}: top-level key {key!r}")
     for section, (known, what) in checks.items():
         value = recipe.get(section)
         if value is None:
@@ -206,6 +319,9 @@ def validate_recipe(recipe: dict, source: str) -> dict:
         if not isinstance(value, dict):
             raise RecipeError(f"{source}: {section!r} must be a mapping or null, got {type(value).__name__}")
         _check_keys(value, known, f"{source}: section {section!r}", what)
+        types = _section_types(section, stage)
+        for key in value:
+            value[key] = conform_value(value[key], types.get(key), f"{source}: section {section!r}, key {key!r}")
     if recipe.get("model") is not None and not recipe["model"].get("model_name_or_path"):
         raise RecipeError(f"{source}: section 'model' needs model_name_or_path")
     if recipe.get("dataset") is not None and not recipe["dataset"].get("name"):
@@ -256,8 +372,7 @@ def _receiving_type(key: str, stage: str):
     if section == "lora":
         return _field_types(_lora_class()).get(name)
     if section == "quantization":
-        parameter = _quantization_parameters().get(name)
-        return None if parameter is None or parameter.annotation is parameter.empty else parameter.annotation
+        return _quantization_types().get(name)
     return None
 
 
@@ -362,10 +477,19 @@ def read_recipe_file(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path} not found (`zephyr-tutorial recipes` lists the shipped ones)")
+    raw = path.read_bytes()
     try:
-        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"{path}: not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start})") from None
+    try:
+        recipe = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: not usable YAML: nested too deeply") from None
+    if recipe is None:
+        raise RecipeError(f"{path}: the recipe is empty (a recipe states at least its stage, e.g. `stage: sft`)")
     if not isinstance(recipe, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(recipe).__name__}")
     return recipe
@@ -382,6 +506,9 @@ def load_recipe(path: str | os.PathLike, stage: str | None = None, overrides: di
         recipe.setdefault("stage", stage)
         if recipe["stage"] != stage:
             raise RecipeError(f"{path}: a {recipe['stage']!r} recipe, but the {stage} command was asked to run it")
+    for section in SECTIONS:  # before anything reads them: a section written as a string or a list
+        if recipe.get(section) is not None and not isinstance(recipe[section], dict):
+            raise RecipeError(f"{path}: {section!r} must be a mapping or null, got {type(recipe[section]).__name__}")
     recipe["profile_overrides"] = dict(recipe.get("profile_overrides") or {})
     recipe["trainer"] = dict(recipe.get("trainer") or {})
     validate_recipe(recipe, str(path))

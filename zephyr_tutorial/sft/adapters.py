@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..chat_template import apply_zephyr_template
 from ..models import load_adapter_model
 from ..runtime import output_dir
+from ..stats import Interval, proportion
 from .model import default_sft_adapter_dir
 
 
@@ -38,15 +40,48 @@ def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 64, batch_
     return backend.chat(conversations, SamplingConfig(max_new_tokens=max_new_tokens))
 
 
-def template_adherence(completions) -> dict[str, float]:
-    """Share of answers that end with EOS within the budget and never invent a new turn marker.
+@dataclass(frozen=True)
+class Adherence:
+    """How a set of answers keeps to the chat template: each a share with its Wilson interval."""
 
-    ``stops_with_eos`` depends on the budget the answers were generated with: size it from the trained replies
+    stop_rate: Interval
+    """Answers that ended with the end-of-turn token within the budget."""
+    no_invented_turns: Interval
+    """Answers that never write a role marker of their own (``<|user|>``, ``<|assistant|>``, ``User:``)."""
+
+    def as_dict(self) -> dict[str, float]:
+        return {"stop_rate": self.stop_rate.estimate, "no_invented_turns": self.no_invented_turns.estimate}
+
+
+INVENTED_TURN_MARKERS = ("<|user|>", "<|system|>", "<|assistant|>", "<|im_start|>", "\nuser\n", "\nUser:")
+
+
+def template_adherence(completions) -> Adherence:
+    """Share of answers that end with the end-of-turn token within the budget, and that never invent a turn.
+
+    ``stop_rate`` depends on the budget the answers were generated with: size it from the trained replies
     (:func:`~zephyr_tutorial.sft.comparison.answer_budget`), or an SFT model that learned their length is cut
     before it can stop.
     """
-    markers = ("<|user|>", "<|system|>", "<|assistant|>", "<|im_start|>", "user\n")
-    stopped = [c.finish_reason == "stop" for c in completions]
-    clean = [not any(marker in c.text for marker in markers) for c in completions]
-    n = max(len(completions), 1)
-    return {"stops_with_eos": sum(stopped) / n, "no_invented_turns": sum(clean) / n}
+    completions = list(completions)
+    return Adherence(
+        stop_rate=proportion([c.finish_reason == "stop" for c in completions]),
+        no_invented_turns=proportion(
+            [not any(marker in c.text for marker in INVENTED_TURN_MARKERS) for c in completions]
+        ),
+    )
+
+
+def comparison_model(run, profile):
+    """``(model, tokenizer)`` to compare the base with the SFT model: adapter enabled = after, disabled = before.
+
+    One model holds both, so a comparison never loads a second copy of the base: on a GPU it is the trained 4-bit
+    model itself; on a CPU the float32 base with the saved adapter, because bitsandbytes de-quantizes every 4-bit
+    weight at every decoding step (cheap on a GPU, slow on a CPU) and 135M float32 weights take 0.5 GB.
+    Use ``with model.disable_adapter():`` for the base model's answers.
+    """
+    if profile.model.device != "cpu":
+        run.model.eval()
+        run.model.config.use_cache = True  # training switched the KV cache off; decoding needs it
+        return run.model, run.tokenizer
+    return load_adapter_model(run.adapter_dir, profile, quantized=False)
