@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backends import CachedBackend, Completion, SamplingConfig, TransformersBackend
+from ..dpo.evaluation import active_adapter
 from ..evaluation.items import PairwiseItem
 from ..stats import Interval, bootstrap, kappa_interval, paired_difference, proportion
 
@@ -205,16 +206,8 @@ def using(model, adapter: str | None):
             raise ValueError(f"no adapters are loaded, cannot use {adapter!r}")
         yield model
         return
-    if adapter is None:
-        with model.disable_adapter():
-            yield model
-        return
-    previous = model.active_adapter
-    model.set_adapter(adapter)
-    try:
+    with active_adapter(model, adapter):
         yield model
-    finally:
-        model.set_adapter(previous)
 
 
 def answer(
