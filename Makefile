@@ -89,8 +89,10 @@ lint: setup
 	$(BIN)/ruff check zephyr_tutorial tests
 	$(BIN)/ruff format --check zephyr_tutorial tests
 
+# --durations lists the slowest cells with their times: where the minutes of the CI budget go.
 notebook-tests: model
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks \
+		--durations=25
 
 test: unit-tests notebook-tests
 

@@ -70,6 +70,7 @@ def test_every_malformed_file_is_exit_code_2_and_one_line_with_file_line_and_fie
     assert code == 2
     where = f"error: {data}, line {line}" + (f", field {field!r}" if field else ":")
     assert _one_error_line(err).startswith(where) and problem in err
+    assert not list(tmp_path.rglob("*.partial"))  # filter once left one behind on a lone surrogate
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -290,3 +291,22 @@ def test_the_pool_itself_refuses_a_repeated_prompt_id(tmp_path):
         with pytest.raises(ValueError, match=r"prompt id 'p1' appears twice \(prompts 1 and 2\)"):
             run_pool(prompts, [PolicySpec("x", "embedded")], lambda spec: None, writer)
     assert (tmp_path / "completions.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize(
+    "rows, where",
+    [
+        # a blank line before the bad row: the line named must be the file's, not the row's position
+        (['{"id": "q1", "instruction": "a", "output": "x"}', "", '{"id": "q2", "instruction": "b"}'],
+         "line 3, field 'output': missing (or give output_a/output_b)"),
+        (['{"id": "q1", "instruction": "a", "output": "x"}', '{"id": "q1", "instruction": "b", "output": "y"}'],
+         "line 2, field 'id': duplicate id 'q1' (first on line 1)"),
+    ],
+)  # fmt: skip
+def test_judge_single_names_the_file_line_of_a_bad_row_and_refuses_a_repeated_id(rows, where, tmp_path, capsys):
+    """Before: a repeated id was graded twice and one of its ratings silently overwritten in the JSON, and a
+    missing output was reported at its row number, which is not its line when the file has blank lines."""
+    data = tmp_path / "answers.jsonl"
+    data.write_text("\n".join(rows) + "\n")
+    assert main(["judge", "--in", str(data), "--mode", "single"]) == 2
+    assert _one_error_line(capsys.readouterr().err.strip()) == f"error: {data}, {where}"

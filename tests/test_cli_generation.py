@@ -183,3 +183,44 @@ def test_vllm_backend_takes_tensor_parallel_size_and_dtype_from_the_profile(monk
     monkeypatch.setattr("zephyr_tutorial.profiles.active_profile", lambda name=None: profile)
     build_backend(argparse.Namespace(backend="vllm", model="some/model"))
     assert built == {"model": "some/model", "tensor_parallel_size": 4, "dtype": "bfloat16"}
+
+
+def test_generate_counts_failed_and_hung_requests_and_the_rerun_asks_only_for_them(tmp_path, openai_server, capsys):
+    """Before: a failed request was written as an empty reply (its id done, never asked again), and a hung
+    endpoint held each request for minutes: ``generate`` had no ``--timeout``."""
+    import time
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(
+        "".join(json.dumps({"id": f"s{i}", "sector": "x", "prompt": f"Question {i}?"}) + "\n" for i in range(4))
+    )
+    blocked, hung = {"Question 1?"}, {"Question 2?"}
+
+    def respond(body):
+        content = body["messages"][-1]["content"]
+        if any(q in content for q in blocked):
+            return 400, "blocked by the content filter"
+        if any(q in content for q in hung):
+            time.sleep(1.5)  # past the --timeout below, with every retry
+        return None
+
+    openai_server.respond = respond
+    out = tmp_path / "dialogues.jsonl"
+    argv = ["generate", "--in", str(seeds), "--out", str(out), "--backend", "openai", "--model", "teacher",
+            "--base-url", openai_server.base_url, "--turns", "1", "--timeout", "0.5"]  # fmt: skip
+    assert run_cli(argv) == 1
+    captured = capsys.readouterr()
+    assert "2 dialogues written (0 were already there)" in captured.out
+    assert "2 dialogues failed and were not written" in captured.err
+    listed = [line.strip() for line in captured.err.splitlines() if line.startswith("  s")]  # below the count
+    failures = dict(line.split(": ", 1) for line in listed)
+    assert set(failures) == {"s1#0", "s2#0"} and "HTTP 400" in failures["s1#0"]
+    assert "deadline" in failures["s2#0"] or "Timeout" in failures["s2#0"], failures["s2#0"]
+    assert sorted(r["id"] for r in read_jsonl(out)) == ["s0#0", "s3#0"]
+    blocked.clear()
+    hung.clear()
+    assert run_cli(argv) == 0
+    assert "2 dialogues written (2 were already there)" in capsys.readouterr().out
+    rows = read_jsonl(out)
+    assert sorted(r["id"] for r in rows) == ["s0#0", "s1#0", "s2#0", "s3#0"]
+    assert all(r["messages"][1]["content"].startswith("Echo (teacher)") for r in rows)

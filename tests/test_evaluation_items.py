@@ -32,6 +32,9 @@ def test_bad_rows_name_the_line_and_field(tmp_path):
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "y", "output_b": 3}) + "\n")
     with pytest.raises(DataError, match="line 2, field 'output_b'"):
         load_pairwise_items(path)
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps({**good, "instruction": "again"}) + "\n")
+    with pytest.raises(DataError, match=r"line 3, field 'id': duplicate id 'x' \(first on line 1\)"):
+        load_pairwise_items(path)
     labels = tmp_path / "labels.jsonl"
     labels.write_text(json.dumps({"id": "x", "preferred": "A", "reason": "r"}) + "\n")
     with pytest.raises(DataError, match="line 1, field 'preferred'"):

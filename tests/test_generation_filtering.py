@@ -54,8 +54,17 @@ from zephyr_tutorial.generation.filtering import (
             "Read it.\nimport os\nfrom pathlib import Path\nRun it. Then stop.",
         ),
         ("Set it.\ncount = 0\ntotal += 1", "Set it.\ncount = 0\ntotal += 1"),
+        # ... and shell commands on their own lines
+        ("Run it like this.\n\nls -la", "Run it like this.\n\nls -la"),
+        ("Install it. then run.\npip install numpy", "Install it. Then run.\npip install numpy"),
+        ("Commit it.\ngit commit -m 'fix typo'", "Commit it.\ngit commit -m 'fix typo'"),
+        (
+            "Start the server.\nuvicorn app:main --reload --port 8000",
+            "Start the server.\nuvicorn app:main --reload --port 8000",
+        ),
         # ... while prose that starts with the same words is still truecased
         ("It works. from there, go on. class starts at nine.", "It works. From there, go on. Class starts at nine."),
+        ("It is late.\nwell - we go home. it - is fine.", "It is late.\nWell - we go home. It - is fine."),
         ("", ""),
     ],
 )
@@ -197,6 +206,20 @@ CLEAN_SHAPES = [
         "Where can I read the Python documentation?",
         "The official documentation, with the tutorial and the library reference, is at https://docs.python.org/3/",
     ),
+    (
+        "How do I install the tutorial's dependencies with pip?",
+        "Run this command in a terminal to install the package together with everything it needs:\n\n"
+        "pip install --upgrade zephyr-tutorial datasets transformers accelerate peft",
+    ),
+    (
+        "Where is the project's source code?",
+        "You can find the full list of supported models and their licences on the project's page at "
+        "github.com/org/project",
+    ),
+    (
+        "How far is the walk to the summit and back?",
+        "The total distance from the start of the trail to the summit and back again is about 14 km",
+    ),
     ("Say something nice to me.", "You are doing great, so keep going and enjoy the rest of your sunny day 🌞"),
     ("Wie spät ist es in Berlin, wenn es in London Mittag ist?", "Dann ist es in Berlin ein Uhr nachmittags."),
     ("Comment dit-on merci en espagnol ?", "Gracias"),
@@ -240,6 +263,10 @@ def test_a_corpus_of_clean_rows_of_every_shape_is_kept_whole():
         "Here is the function:\n\n```python\ndef add(a, b):\n    return a +",
         "Sunlight is made of many colours. When it passes through the air, the blue part is scattered more than "
         "the red part, which is why the",
+        # a colon before the last paragraph does not excuse prose, only a command line
+        "Here are the steps to follow:\n\nFirst open the settings menu at the top of the screen and then choose the",
+        "Here is what happened next:\n\nthe fox ran into the forest and hid behind the old oak tree while the hunters",
+        "The whole trip, there and back, took us about 14 hours and we would have stayed longer if the",
     ],
 )
 def test_the_heuristic_fires_on_prose_cut_mid_sentence(text):
@@ -415,3 +442,28 @@ def test_a_custom_filter_gets_its_own_line_and_its_rejects():
     assert through_datasets.removed_by() == report.removed_by()
     with pytest.raises(ValueError, match="custom filter names"):
         FilterConfig(custom_filters=(("disclaimer", starts_with_sure),))
+
+
+def test_the_datasketch_lsh_index_answers_exactly_like_the_reference_banding():
+    """Given the same signatures, the two indexes find the same earlier row with the same estimate, or none.
+
+    Random signatures near known ones (each position replaced with probability 0 to 0.5), so that candidates
+    come from shared bands at every similarity, above and below the threshold, and a row can match several."""
+    import numpy as np
+
+    from zephyr_tutorial.generation.filtering import DatasketchNearDuplicateIndex, ReferenceNearDuplicateIndex
+
+    rng = np.random.default_rng(4)
+    bases = [rng.integers(0, 2**32, size=128, dtype=np.uint64).astype(np.uint32) for _ in range(30)]
+    signatures = []
+    for _ in range(400):
+        signature = bases[int(rng.integers(0, len(bases)))].copy()
+        replaced = rng.random(128) < rng.uniform(0.0, 0.5)
+        signature[replaced] = rng.integers(0, 2**32, size=int(replaced.sum()), dtype=np.uint64).astype(np.uint32)
+        signatures.append(signature)
+    reference, fast = ReferenceNearDuplicateIndex(0.8, 128, 20), DatasketchNearDuplicateIndex(0.8, 128, 20)
+    answers = [(reference.find_or_add(s, k), fast.find_or_add(s, k)) for k, s in enumerate(signatures, start=1)]
+    assert all(ours == theirs for ours, theirs in answers)
+    found = [ours for ours, _ in answers if ours is not None]
+    assert 50 < len(found) < 370, "both outcomes occur"
+    assert any(similarity < 1.0 for _, similarity in found)

@@ -129,3 +129,32 @@ def test_novelty_filter_decides_the_same_with_the_rapidfuzz_index():
             kept_lists.append(words(text))
             index.add(words(text))
     assert 10 < decisions.count(None) and decisions.count("too similar") > 10  # both outcomes exercised
+
+
+def test_a_failed_request_is_counted_as_failed_not_as_a_rejected_candidate(tmp_path):
+    """Before: a failed request's empty text was judged as a candidate instruction and counted as rejected."""
+    from zephyr_tutorial.backends import Completion, failed_completion
+
+    replies = iter(
+        [
+            failed_completion("BadRequestError: HTTP 400: blocked"),
+            Completion("Describe the life cycle of a butterfly."),
+            Completion("Invent a riddle about the moon."),
+        ]
+    )
+
+    class Endpoint:
+        name = "endpoint"
+
+        def chat(self, conversations, config=None):
+            return [next(replies) for _ in conversations]
+
+    config = SelfInstructConfig(requests_per_round=3, num_human_examples=2, num_generated_examples=1)
+    human = ["Explain how rainbows form.", "Write a poem."]
+    result = bootstrap_instructions(human, Endpoint(), 2, tmp_path / "si.jsonl", config, progress=False)
+    assert [r["prompt"] for r in result.kept] == [
+        "Describe the life cycle of a butterfly.",
+        "Invent a riddle about the moon.",
+    ]
+    assert result.rejected == {} and result.candidates == 2
+    assert list(result.failed.values()) == ["BadRequestError: HTTP 400: blocked"]

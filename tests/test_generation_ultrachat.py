@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zephyr_tutorial.backends import SamplingConfig, TransformersBackend
+from zephyr_tutorial.backends import SamplingConfig, TransformersBackend, failed_completion
 from zephyr_tutorial.data import read_jsonl
 from zephyr_tutorial.generation import (
     GenerationStats,
@@ -276,3 +276,42 @@ def test_the_loop_records_how_every_simulated_user_turn_ended(tmp_path):
     kept, report = filter_dialogues([first, second])
     assert [r.reason for r in report.rejects] == ["simulated user turn 1 hit the token limit"]
     assert kept[0]["prompt_id"] == first["prompt_id"] and len(kept) == 1
+
+
+class FailingFor(ScriptedBackend):
+    """A scripted backend whose request fails (as :class:`~zephyr_tutorial.backends.OpenAIBackend` reports an
+    HTTP 400: a failed completion, not an exception) whenever the last message contains one of ``failing``."""
+
+    def __init__(self, name, failing: set[str], reply=None):
+        super().__init__(name, reply)
+        self.failing = failing
+
+    def chat(self, conversations, config=SamplingConfig()):
+        replies = super().chat(conversations, config)
+        return [
+            failed_completion("BadRequestError: HTTP 400: blocked")
+            if any(word in c[-1]["content"] for word in self.failing)
+            else reply
+            for c, reply in zip(conversations, replies)
+        ]
+
+
+@pytest.mark.parametrize("role", ["assistant", "user simulator"])
+def test_a_failed_request_is_a_counted_missing_dialogue_and_the_rerun_completes_it(role, tmp_path):
+    """Before: the failed reply was written as an empty assistant message (or ended the dialogue early as if the
+    simulated user had nothing to say), and its id counted as done, so no rerun ever asked again."""
+    seeds = [{"id": f"s{i}", "sector": "world", "prompt": f"Question {i}?"} for i in range(4)]
+    failing = {"Question 2?"}
+    assistant = FailingFor("a", failing if role == "assistant" else set())
+    user = FailingFor("u", failing if role == "user simulator" else set(), reply=lambda c: "Why?")
+    out = tmp_path / "out.jsonl"
+    stats = generate_ultrachat(seeds, out, assistant, user, UltraChatConfig(turns=2), progress=False)
+    assert stats.written == 3 and stats.ended_early == 0 and list(stats.failed) == ["s2#0"]
+    assert "HTTP 400: blocked" in stats.failed["s2#0"]
+    rows = read_jsonl(out)
+    assert sorted(r["id"] for r in rows) == ["s0#0", "s1#0", "s3#0"]
+    assert all(len(r["messages"]) == 4 and m["content"] for r in rows for m in r["messages"])
+    failing.clear()
+    again = generate_ultrachat(seeds, out, assistant, user, UltraChatConfig(turns=2), progress=False)
+    assert (again.already_done, again.written, again.failed) == (3, 1, {})
+    assert sorted(r["id"] for r in read_jsonl(out)) == ["s0#0", "s1#0", "s2#0", "s3#0"]

@@ -127,3 +127,25 @@ def test_junit_summary_names_the_broken_tests(tmp_path):
         "tests/test_a.py::test_bad (failure): assert 1 == 2",
         "tests/test_b.py::test_boom (error): ImportError: trl",
     ]
+
+
+def test_upgrade_check_report_names_the_changed_versions_and_the_broken_tests(tmp_path, capsys):
+    """What `make upgrade-check` prints last (tools/lock_diff.py LOCK FREEZE --junit REPORT), and its exit status."""
+    lock, freeze, report = tmp_path / "lock.txt", tmp_path / "freeze.txt", tmp_path / "junit.xml"
+    lock.write_text("# the lock\ntorch==2.13.0+cpu\ntrl==1.16.0\n")
+    freeze.write_text("torch==2.13.0+cpu\ntrl==1.17.0\n")
+    report.write_text("""<testsuites><testsuite>
+      <testcase classname="tests.test_dpo_training" name="test_x"><failure message="TypeError: beta"/></testcase>
+      <testcase classname="tests.test_dpo_training" name="test_y"/>
+    </testsuite></testsuites>""")
+    assert lock_diff.main([str(lock), str(freeze), "--junit", str(report)]) == 1
+    out = capsys.readouterr().out
+    assert "1 difference(s)" in out and "changed (1):\n  trl 1.16.0 -> 1.17.0" in out
+    assert "1 passed, 1 failed, 0 errors, 0 skipped" in out
+    assert "broke with these versions (1):\n  tests/test_dpo_training.py::test_x (failure): TypeError: beta" in out
+
+    report.write_text('<testsuites><testsuite><testcase classname="tests.test_a" name="t"/></testsuite></testsuites>')
+    assert lock_diff.main([str(lock), str(freeze), "--junit", str(report)]) == 0
+    assert "no test broke: `make lock UPGRADE=1` adopts these versions" in capsys.readouterr().out
+    assert lock_diff.main([str(lock), str(freeze), "--junit", str(tmp_path / "missing.xml")]) == 1
+    assert "pytest did not run to the end" in capsys.readouterr().out

@@ -3,13 +3,16 @@
 This is how Colab gets the package (``pip install "zephyr-tutorial @ git+..."``, then any notebook from any working
 directory). The wheel is built from a copy of the sources (the checkout stays untouched), installed with
 ``--target`` into a temporary folder, and imported from there by a fresh interpreter whose working directory is
-outside any checkout; the dependencies come from this virtual environment.
+outside any checkout; the dependencies come from this virtual environment. Besides the loaders, the cells of
+notebooks 01-05 themselves run with that install on the cpu profile, each notebook up to its first long step
+(:data:`FIRST_LONG_STEP`: the first training, generation or evaluation loop).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,3 +168,80 @@ def test_the_installed_package_loads_every_data_file_and_recipe_from_anywhere(in
     assert report["splits"]["sft"]["train"] > 0 and report["splits"]["sft"]["test"] > 0
     shipped = sorted(p.stem for p in (ROOT / "zephyr_tutorial" / "recipes").glob("*.yaml"))
     assert sorted(report["recipes"]) == shipped
+
+
+# The first cell of a notebook that trains, generates or evaluates at length: the cells before it are the setup,
+# the data loading and the model loading that crashed on Colab when data/ was not package data.
+FIRST_LONG_STEP = re.compile(
+    r"\b(train_sft|train_dpo|ensure_sft_adapter|compare_with_trl|run_pool|generate_ultrachat|evaluate_multiple_choice)\("
+)
+NOTEBOOKS = ("01_evaluation", "02_synthetic_data", "03_sft_qlora", "04_ai_feedback", "05_dpo")
+
+# Run by the installed package, outside the checkout, as a reader's kernel runs cells (IPython, so that the Colab
+# cell's shell escapes parse). argv: the install folder, then {notebook: [cell sources]} as JSON.
+RUN_NOTEBOOK_CELLS = r"""
+import json, sys
+from pathlib import Path
+
+from IPython.core.interactiveshell import InteractiveShell
+
+site, notebooks = Path(sys.argv[1]), json.loads(sys.argv[2])
+shell = InteractiveShell.instance()
+ran = {}
+for name, cells in notebooks.items():
+    shell.reset(new_session=False)  # each notebook starts from an empty namespace, as a fresh kernel does
+    for index, source in enumerate(cells):
+        result = shell.run_cell(source, silent=True)
+        if not result.success:
+            error = result.error_in_exec or result.error_before_exec
+            raise SystemExit(f"{name}, code cell {index} failed: {type(error).__name__}: {error}\n{source}")
+    import zephyr_tutorial
+    from zephyr_tutorial.runtime import data_dir
+    assert Path(zephyr_tutorial.__file__).is_relative_to(site), zephyr_tutorial.__file__
+    assert data_dir().is_relative_to(site), data_dir()
+    profile = shell.user_ns.get("profile")
+    ran[name] = {"cells": len(cells), "profile": getattr(profile, "name", None)}
+print(json.dumps(ran))
+"""
+
+
+def _cells_before_the_first_long_step(name: str) -> list[str]:
+    cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    stop = next((i for i, source in enumerate(sources) if FIRST_LONG_STEP.search(source)), None)
+    assert stop is not None, f"{name}: no cell matches FIRST_LONG_STEP; update it to the notebook's first long step"
+    return sources[:stop]
+
+
+def test_notebooks_01_to_05_run_up_to_their_first_long_step_with_the_installed_wheel(
+    installed_wheel, embedded_model_dir, tmp_path
+):
+    _, site = installed_wheel
+    notebooks = {name: _cells_before_the_first_long_step(name) for name in NOTEBOOKS}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "ZEPHYR_PROFILE": "cpu",
+        "ZEPHYR_TUTORIAL_MODEL": str(embedded_model_dir),
+        "ZEPHYR_OUTPUT_DIR": str(tmp_path / "outputs"),
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_NOTEBOOK_CELLS, str(site), json.dumps(notebooks)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    ran = json.loads(result.stdout.strip().splitlines()[-1])
+    assert list(ran) == list(NOTEBOOKS)
+    for name, report in ran.items():
+        # the Colab cell, the setup cell (profile) and at least one cell that reads the data or loads the model
+        assert report["cells"] >= 3 and report["profile"] == "cpu", (name, report)

@@ -83,6 +83,23 @@ def test_one_runner_trains_sft_then_dpo_on_the_profiles_model(tiny_model_dir, da
     no_sft = run_recipe({**recipe, "sft_adapter": None}, profile=profile, run_dir=tmp_path / "dpo_only")
     assert set(no_sft.model.peft_config) == {"default"} and no_sft.model.peft_config["default"].r == 4
 
+    # SFT further from a trained adapter (notebook 06's dSFT-2): the same adapter moves on, no fresh one is made
+    slow = {
+        **sft_recipe,
+        "init_adapter": str(sft.adapter_dir),
+        "trainer": {**sft_recipe["trainer"], "learning_rate": 1e-6},
+    }
+    continued = run_recipe(slow, profile=profile, run_dir=tmp_path / "sft2")
+    before, after = lora_weights(sft.adapter_dir), lora_weights(continued.adapter_dir)
+    assert before.keys() == after.keys()
+    b_keys = [key for key in before if "lora_B" in key]
+    assert all(before[key].abs().max() > 1e-3 for key in b_keys)  # a fresh adapter would start with B = 0
+    # started where SFT ended (a fresh adapter would be about |B| away) ...
+    assert all((after[key] - before[key]).abs().max() < 0.05 * before[key].abs().max() for key in b_keys)
+    assert any(not (after[key] == before[key]).all() for key in before)  # ... and trained on from there
+    with pytest.raises(FileNotFoundError, match="init_adapter"):
+        run_recipe({**sft_recipe, "init_adapter": str(tmp_path)}, profile=profile, run_dir=tmp_path / "sft3")
+
 
 def test_recipe_datasets_read_the_stage_schema_from_the_data_folder(data_folders):
     sft_data, pref_data = data_folders

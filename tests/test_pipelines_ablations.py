@@ -8,10 +8,10 @@ import json
 import pytest
 
 from zephyr_tutorial.evaluation import MCItem, make_judge, prompt_catalog, read_verifiable_prompts
+from zephyr_tutorial.models import adapter_key
 from zephyr_tutorial.pipelines.ablations import (
     PAPER_TABLE_3,
     Arm,
-    adapter_key,
     format_table,
     paper_claims,
     run_suite,
@@ -148,17 +148,91 @@ def test_adapter_key_names_the_weights(adapters):
     assert adapter_key(first) == adapter_key(first) != adapter_key(second)
 
 
-def test_sft2_rows_add_the_chosen_replies(prompts, tmp_path):
+def test_sft2_rows_are_the_chosen_replies(prompts, tmp_path):
     from zephyr_tutorial.schemas import read_sft_rows
 
     pairs = _pairs(prompts)
     counts = sft2_rows(data_dir() / "sft", pairs, tmp_path)
-    shipped = read_sft_rows(data_dir() / "sft" / "train_sft.jsonl")
     written = read_sft_rows(tmp_path / "train_sft.jsonl")
-    assert counts == {"sft_rows": len(shipped), "chosen_rows": len(pairs)}
-    assert written[: len(shipped)] == shipped and [r["messages"] for r in written[len(shipped) :]] == [
-        p["chosen"] for p in pairs
-    ]
+    heldout = read_sft_rows(data_dir() / "sft" / "test_sft.jsonl")
+    assert counts == {"chosen_rows": len(pairs), "test_rows": len(heldout)}
+    assert [r["messages"] for r in written] == [p["chosen"] for p in pairs]
+    assert [r["prompt_id"] for r in written] == [p["prompt_id"] for p in pairs]
     assert (tmp_path / "test_sft.jsonl").read_text() == "".join(
         json.dumps(row, ensure_ascii=False) + "\n" for row in read_sft_rows(data_dir() / "sft" / "test_sft.jsonl")
     )
+
+
+def test_rewards_and_answers_are_shared_through_the_caches(base, adapters, prompts, tmp_path):
+    """What notebook 05 measures on a checkpoint (adapter slot "default", cache named by the weights) is what
+    notebook 06's suite reads back for the arm with that folder, without computing it again."""
+    from peft import PeftModel
+
+    from zephyr_tutorial.dpo import answer_prompts, evaluate_implicit_rewards
+    from zephyr_tutorial.pipelines.ablations import answer, implicit_reward_accuracy, load_arms, reward_cache_key
+
+    first, second = adapters
+    pairs = _pairs(prompts)
+    rewards, answers = tmp_path / "rewards.json", tmp_path / "answers.sqlite"
+    # notebook 05's way: the checkpoint in slot "default", the SFT adapter in slot "ref"
+    model = PeftModel.from_pretrained(_tiny(base[1]), str(second), adapter_name="default")
+    model.load_adapter(str(first), adapter_name="ref")
+    measured = evaluate_implicit_rewards(
+        model, base[1], pairs, 0.1, cache_path=rewards, cache_key=reward_cache_key(second, first)
+    )
+    said = answer_prompts(
+        model,
+        base[1],
+        [[{"role": "user", "content": row["prompt"]}] for row in prompts],
+        adapter="default",
+        max_new_tokens=8,
+        cache_path=answers,
+        cache_name=f"arm:{adapter_key(second)}",
+    )
+    # notebook 06's way: every adapter under its content key; the caches answer, the model is never asked
+    arm = Arm("dSFT + dDPO", second, dpo=True, reference=first, beta=0.1)
+    suite_model, tokenizer, _ = load_arms(get_profile("cpu"), [arm], base=(_tiny(base[1]), base[1]))
+    accuracy = implicit_reward_accuracy(suite_model, tokenizer, arm, pairs, cache_path=rewards)
+    assert accuracy.n == len(pairs) and accuracy.estimate == sum(m > 0 for m in measured.margins) / len(pairs)
+    again = evaluate_implicit_rewards(
+        None, tokenizer, pairs, 0.1, cache_path=rewards, cache_key=reward_cache_key(second, first)
+    )
+    assert again.margins == measured.margins  # read back: a model of None would fail at the first forward pass
+    with pytest.raises(AttributeError):  # another beta is another measurement: not read from the cache
+        evaluate_implicit_rewards(
+            None, tokenizer, pairs, 0.2, cache_path=rewards, cache_key=reward_cache_key(second, first)
+        )
+    import sqlite3
+
+    stored = sqlite3.connect(answers).execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+    read = answer(suite_model, tokenizer, arm, [row["prompt"] for row in prompts], max_new_tokens=8, cache_path=answers)
+    assert [a.text for a in read] == [a.text for a in said]
+    assert sqlite3.connect(answers).execute("SELECT COUNT(*) FROM completions").fetchone()[0] == stored == len(prompts)
+
+
+def test_implicit_reward_of_the_reference_itself_is_zero(base, adapters, prompts):
+    """β log π/π_ref is 0 on every answer when the policy is the reference: the adapter switch really happens."""
+    from peft import PeftModel
+
+    from zephyr_tutorial.dpo import evaluate_implicit_rewards
+
+    first, second = adapters
+    model = PeftModel.from_pretrained(_tiny(base[1]), str(first), adapter_name="a")
+    model.load_adapter(str(second), adapter_name="b")
+    pairs = _pairs(prompts)
+    same = evaluate_implicit_rewards(model, base[1], pairs, 0.1, policy_adapter="a", reference_adapter="a")
+    assert all(abs(r) < 1e-6 for r in same.chosen_rewards + same.rejected_rewards)
+    other = evaluate_implicit_rewards(model, base[1], pairs, 0.1, policy_adapter="b", reference_adapter=None)
+    assert max(abs(r) for r in other.chosen_rewards) > 1e-4  # adapter b against the base: not the same model
+    with pytest.raises(ValueError, match="cache_key"):
+        evaluate_implicit_rewards(model, base[1], pairs, 0.1, cache_path="x.json")
+
+
+def test_active_adapter_on_a_model_without_adapters(base):
+    from zephyr_tutorial.dpo.evaluation import active_adapter
+
+    model = _tiny(base[1])  # not the fixture's model: the suite test wrapped that one in adapters
+    with active_adapter(model, None) as same:
+        assert same is model
+    with pytest.raises(ValueError, match="no adapters"), active_adapter(model, "default"):
+        pass

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from zephyr_tutorial import profiles
@@ -190,3 +192,32 @@ def test_profiles_hold_hardware_and_scale_only():
     for hyperparameter in ("sft_learning_rate", "dpo_learning_rate", "dpo_beta", "lora_r", "lora_alpha", "extra"):
         assert hyperparameter not in names
     assert len(part_of_field()) == sum(len(fields(part)) for part in PARTS.values()), "field names are unique"
+
+
+@pytest.mark.parametrize("profile", GPU_PROFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_the_trainers_the_gpu_notebooks_build_take_more_than_two_steps(profile, stage, tmp_path):
+    """Notebooks 03 and 05 build their TRL config from the profile and its recipe (``default_recipe``, the recipe's
+    ``profile_overrides``, then ``sft_config``/``dpo_config``); notebook 05's label-noise runs add
+    ``num_train_epochs=1``. The optimizer steps that config takes over the profile's data is the step count of the
+    GPU path: a recipe whose ``trainer`` section overrides the profile (``max_steps: -1`` and epochs) must still
+    give a real run. Built on this CPU machine, as ``plan`` does; only the precision flags differ on a GPU."""
+    from zephyr_tutorial.dpo import dpo_config
+    from zephyr_tutorial.recipes import default_recipe
+    from zephyr_tutorial.sft import sft_config
+
+    recipe = default_recipe(stage, profile)
+    resolved = profile.with_overrides(**recipe["profile_overrides"])
+    build = sft_config if stage == "sft" else dpo_config
+    rows = resolved.data.max_train_samples
+    if rows is None:  # the whole dataset: ultrachat_200k's train_sft, or ultrafeedback_binarized's train_prefs
+        rows = ULTRACHAT_200K_TRAIN_ROWS if stage == "sft" else 60_000  # train_prefs has 61,135 pairs
+    extra = [{}] if stage == "sft" else [{}, {"num_train_epochs": 1, "save_strategy": "no"}]
+    for overrides in extra:
+        args = build(resolved, recipe, tmp_path / stage, **overrides)
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * resolved.hardware.num_gpus
+        if args.max_steps > 0:
+            steps = args.max_steps
+        else:
+            steps = math.ceil(rows / per_step) * math.ceil(args.num_train_epochs)
+        assert steps > 2, (profile.name, stage, overrides, args.max_steps, args.num_train_epochs, rows, per_step)

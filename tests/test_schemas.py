@@ -170,3 +170,36 @@ def test_preference_rows_read_a_split_capped_by_the_profile(tmp_path):
     assert train[0] == read_preferences(tmp_path / "train_prefs.jsonl")[0]  # the rows themselves, not TRL's form
     with pytest.raises(ValueError, match="split must be"):
         preference_rows(profile, "validation", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["t4", "gpu24"])
+def test_gpu_profiles_read_the_recipes_hub_datasets_and_splits_capped_by_the_profile(name, monkeypatch):
+    """Notebooks 03, 05 and 06 on a GPU profile: ultrachat_200k's train_sft/test_sft and ultrafeedback_binarized's
+    train_prefs/test_prefs, as the Zephyr recipe reads them, up to the network boundary (``datasets.load_dataset``)."""
+    import datasets
+
+    from zephyr_tutorial.profiles import ULTRACHAT_200K, ULTRAFEEDBACK_BINARIZED
+    from zephyr_tutorial.schemas import PREFERENCE_FIELDS, preference_rows
+
+    profile = get_profile(name)
+    pairs = [preference_row(prompt_id=f"id{i}", messages=preference_row()["chosen"]) for i in range(2000)]
+    dialogues = sft_rows(2000)
+    calls = []
+
+    def fake_load_dataset(path, split=None, **kwargs):
+        calls.append((path, split))
+        rows = {ULTRAFEEDBACK_BINARIZED: pairs, ULTRACHAT_200K: dialogues}[path]
+        return datasets.Dataset.from_list(rows)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    caps = profile.data.max_train_samples, profile.data.max_eval_samples
+    assert 0 < caps[1] < caps[0] < 2000
+
+    train, test = preference_rows(profile, "train"), preference_rows(profile, "test")
+    assert (len(train), len(test)) == caps and train[0] == {key: pairs[0][key] for key in PREFERENCE_FIELDS}
+    splits = preference_splits(profile)
+    assert (len(splits["train"]), len(splits["test"])) == caps and splits["train"][0] == to_trl_preference(pairs[0])
+    sft = sft_splits(profile)
+    assert (len(sft["train"]), len(sft["test"])) == caps and sft["train"][0]["messages"] == dialogues[0]["messages"]
+    preference_calls = [(ULTRAFEEDBACK_BINARIZED, "train_prefs"), (ULTRAFEEDBACK_BINARIZED, "test_prefs")]
+    assert calls == [*preference_calls, *preference_calls, (ULTRACHAT_200K, "train_sft"), (ULTRACHAT_200K, "test_sft")]

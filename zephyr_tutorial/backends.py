@@ -159,6 +159,11 @@ def validate_conversation(conversation: Conversation, where: str = "conversation
                 raise ValueError(f"{where}, message {i}: field {field!r} must be a string")
 
 
+GENERATION_BATCH_SIZE = 40
+"""Prompts decoded together. On 2 CPU cores a batch of 32-75 turns out 1.5x the tokens per second of a batch of 16
+(measured on the 135M model, 160 new tokens); the held-out 75 prompts then take two batches."""
+
+
 class TransformersBackend:
     """Generate with a transformers model in this process, ``batch_size`` conversations at a time.
 
@@ -166,7 +171,15 @@ class TransformersBackend:
     prompt; conversations are sorted by length first so batches waste little padding.
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 16, name: str | None = None, progress: bool = True):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        batch_size: int = GENERATION_BATCH_SIZE,
+        name: str | None = None,
+        progress: bool = True,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size

@@ -389,6 +389,24 @@ def load_adapter_model(adapter_dir, profile, *, quantized: bool = True, trainabl
     return model, tokenizer
 
 
+def adapter_key(path: str | os.PathLike | None) -> str:
+    """A short content hash of an adapter folder (its weights and config), ``"base"`` for no adapter.
+
+    It names an adapter's answers and implicit rewards in the caches that notebooks 05 and 06 share: the same
+    weights give the same key wherever the folder lies, and new weights in the same folder a new one.
+    """
+    import hashlib
+
+    if path is None:
+        return "base"
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        file = Path(path) / name
+        if file.is_file():
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def tiny_model_config(vocab_size: int, *, layers: int = 2, hidden_size: int = 64, heads: int = 4, kv_heads: int = 2):
     """A Llama config of the SmolLM2 family, small enough to train in milliseconds."""
     from transformers import LlamaConfig

@@ -62,7 +62,7 @@ def _single_items_from_rows(rows):
 
 
 def _judge_command(args) -> int:
-    from ..data import DataError, read_jsonl
+    from ..data import DataError, read_jsonl, unique_values
     from ..evaluation.items import load_pairwise_items
     from ..evaluation.judges import REQUEST_FAILED, make_judge
     from ..evaluation.metrics import mean_score
@@ -70,10 +70,14 @@ def _judge_command(args) -> int:
     if args.mode == "pairwise":
         items = load_pairwise_items(args.input)
     else:
-        rows = read_jsonl(args.input, fields={"id": str, "instruction": str})
-        for line, row in enumerate(rows, start=1):
+        unique_id = unique_values("id")  # a repeated id would be graded twice and one rating overwritten
+
+        def validate(row, path, line):
             if "output_a" not in row and not isinstance(row.get("output"), str):
-                raise DataError(args.input, line, "output", "missing (or give output_a/output_b)")
+                raise DataError(path, line, "output", "missing (or give output_a/output_b)")
+            unique_id(row, path, line)
+
+        rows = read_jsonl(args.input, fields={"id": str, "instruction": str}, validate=validate)
         items = _single_items_from_rows(rows)
     if args.limit:
         items = items[: args.limit]

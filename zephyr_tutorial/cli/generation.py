@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from . import bad_input
+from . import add_timeout_option, bad_input, report_failed_requests
 
 
 def build_backend(args, role: str = "assistant"):
@@ -27,7 +27,11 @@ def build_backend(args, role: str = "assistant"):
         if model_id == EMBEDDED_MODEL:
             raise ValueError("--backend openai needs --model (the endpoint's model name)")
         return backends.OpenAIBackend(
-            model_id, base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency
+            model_id,
+            base_url=args.base_url,
+            api_key_env=args.api_key_env,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
         )
     if args.backend == "vllm":
         if model_id == EMBEDDED_MODEL:
@@ -74,7 +78,7 @@ def _generate_command(args) -> int:
             f"kept {len(result.kept)} instructions from {result.candidates} candidates in {result.seconds:.0f} s; "
             f"rejected: {dict(result.rejected)}"
         )
-        return 0
+        return report_failed_requests(result.failed, "requests")
     config = UltraChatConfig(
         turns=args.turns,
         assistant_sampling=SamplingConfig(args.max_new_tokens, args.temperature, 0.95, args.seed),
@@ -95,7 +99,7 @@ def _generate_command(args) -> int:
         f"{stats.written} dialogues written ({stats.already_done} were already there{continued}) to {args.out} in "
         f"{stats.seconds:.0f} s, {stats.tokens_per_second:.1f} generated tokens/s, {stats.ended_early} ended early"
     )
-    return 0
+    return report_failed_requests(stats.failed, "dialogues")
 
 
 def _filter_command(args) -> int:
@@ -189,6 +193,7 @@ def register(subparsers) -> None:
         help="JSONL of an earlier run (e.g. single-turn): a dialogue with the same id and no "
         "truncated reply is continued by the loop instead of regenerated",
     )
+    add_timeout_option(generate)
     generate.set_defaults(handler=_generate_command)
 
     filt = subparsers.add_parser(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..backends import GENERATION_BATCH_SIZE
 from ..schemas import to_trl_preference
 from .logprobs import collate_preferences, pair_logprobs, reference_model, tokenize_preference
 
@@ -47,6 +48,9 @@ class ImplicitRewardReport:
         return {"n": self.n, "reward_accuracy": round(self.accuracy, 4), "mean_margin": round(self.mean_margin, 4)}
 
 
+_UNSET = object()
+
+
 @torch.no_grad()
 def evaluate_implicit_rewards(
     model,
@@ -57,13 +61,43 @@ def evaluate_implicit_rewards(
     batch_size: int = 4,
     max_length: int | None = None,
     ref_model=None,
+    policy_adapter: str | None = None,
+    reference_adapter=_UNSET,
+    cache_path=None,
+    cache_key: str | None = None,
 ) -> ImplicitRewardReport:
     """Implicit rewards of every held-out pair, with our from-scratch log-probabilities.
 
-    The reference is ``ref_model`` if given, else ``model`` under
-    :func:`~zephyr_tutorial.dpo.logprobs.reference_model` (frozen ``ref`` adapter or adapters disabled).
+    The policy is ``model`` as it is, or its adapter ``policy_adapter``. The reference is ``ref_model`` if given,
+    else ``model`` as adapter ``reference_adapter`` (``None``: every adapter disabled, the base model), else
+    ``model`` under :func:`~zephyr_tutorial.dpo.logprobs.reference_model` (frozen ``ref`` adapter or adapters
+    disabled).
+
+    With ``cache_path`` (a JSON file) and ``cache_key`` (what names the policy and reference weights, e.g. their
+    :func:`~zephyr_tutorial.models.adapter_key`), the rewards are stored under that key, the rows, ``beta``,
+    ``max_length`` and ``batch_size``, and a later call with the same ones reads them back: notebook 06 reuses
+    what notebook 05 measured on the same checkpoints.
     """
     from tqdm.auto import tqdm
+
+    entry = None
+    if cache_path is not None:
+        if cache_key is None:
+            raise ValueError("cache_path needs a cache_key naming the policy and reference weights")
+        entry = _reward_cache_entry(cache_key, rows, beta, max_length, batch_size)
+        cached = _read_reward_cache(cache_path).get(entry)
+        if cached is not None:
+            return ImplicitRewardReport(list(cached["chosen"]), list(cached["rejected"]))
+
+    def policy():
+        return active_adapter(model, policy_adapter) if policy_adapter is not None else contextlib.nullcontext(model)
+
+    def reference():
+        if ref_model is not None:
+            return contextlib.nullcontext(ref_model)
+        if reference_adapter is not _UNSET:
+            return active_adapter(model, reference_adapter)
+        return reference_model(model)
 
     was_training = model.training
     model.eval()
@@ -73,17 +107,52 @@ def evaluate_implicit_rewards(
             pairs = [to_trl_preference(row) for row in rows[start : start + batch_size]]
             tokens = [tokenize_preference(tokenizer, p["prompt"], p["chosen"], p["rejected"]) for p in pairs]
             batch = collate_preferences(tokens, tokenizer.pad_token_id, max_length)
-            chosen, rejected = pair_logprobs(model, batch)
-            if ref_model is not None:
-                ref_chosen, ref_rejected = pair_logprobs(ref_model, batch)
-            else:
-                with reference_model(model):
-                    ref_chosen, ref_rejected = pair_logprobs(model, batch)
+            with policy() as scored:
+                chosen, rejected = pair_logprobs(scored, batch)
+            with reference() as scored:
+                ref_chosen, ref_rejected = pair_logprobs(scored, batch)
             report.chosen_rewards += (beta * (chosen - ref_chosen)).tolist()
             report.rejected_rewards += (beta * (rejected - ref_rejected)).tolist()
     finally:
         model.train(was_training)
+    if entry is not None:
+        _write_reward_cache(cache_path, entry, report)
     return report
+
+
+def _reward_cache_entry(cache_key: str, rows: Sequence[dict], beta: float, max_length, batch_size: int) -> str:
+    import hashlib
+    import json
+
+    rows_hash = hashlib.sha256(json.dumps(list(rows), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{cache_key}|rows={rows_hash}|beta={beta!r}|max_length={max_length}|batch={batch_size}"
+
+
+def _read_reward_cache(path) -> dict:
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not a JSON implicit-reward cache ({error}); delete it to measure again") from None
+
+
+def _write_reward_cache(path, entry: str, report: ImplicitRewardReport) -> None:
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cache = _read_reward_cache(path)
+    cache[entry] = {"chosen": report.chosen_rewards, "rejected": report.rejected_rewards}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(cache))
+    temporary.replace(path)  # a reader never sees half a file
 
 
 def evaluate_run(run, rows: Sequence[dict]) -> ImplicitRewardReport:
@@ -102,7 +171,15 @@ def evaluate_run(run, rows: Sequence[dict]) -> ImplicitRewardReport:
 
 @contextlib.contextmanager
 def active_adapter(model, adapter: str | None):
-    """Generate with one adapter of a PEFT model (``None``: all adapters disabled)."""
+    """Run a PEFT model as one of its adapters (``None``: all adapters disabled, the base model).
+
+    A model without adapters runs as itself for ``None`` and refuses any adapter name.
+    """
+    if not getattr(model, "peft_config", None):
+        if adapter is not None:
+            raise ValueError(f"no adapters are loaded, cannot use {adapter!r}")
+        yield model
+        return
     if adapter is None:
         with model.disable_adapter():
             yield model
@@ -116,12 +193,29 @@ def active_adapter(model, adapter: str | None):
 
 
 def answer_prompts(
-    model, tokenizer, prompts: Sequence[list], *, adapter: str | None, max_new_tokens: int, batch_size: int = 8
+    model,
+    tokenizer,
+    prompts: Sequence[list],
+    *,
+    adapter: str | None,
+    max_new_tokens: int,
+    batch_size: int = GENERATION_BATCH_SIZE,
+    cache_path=None,
+    cache_name: str | None = None,
 ):
-    """Greedy answers (``Completion`` objects) of one adapter of ``model`` to each prompt conversation."""
-    from ..backends import SamplingConfig, TransformersBackend
+    """Greedy answers (``Completion`` objects) of one adapter of ``model`` to each prompt conversation.
 
-    backend = TransformersBackend(model, tokenizer, batch_size=batch_size, name=f"adapter:{adapter}")
+    With ``cache_path`` (SQLite, :class:`~zephyr_tutorial.backends.CachedBackend`) the answers are stored under
+    ``cache_name``, which must name the adapter's *weights* (``"arm:" + adapter_key(folder)``), not its slot in
+    ``model``: notebook 06 then reads the answers notebook 05 generated with the same checkpoints.
+    """
+    from ..backends import CachedBackend, SamplingConfig, TransformersBackend
+
+    if cache_path is not None and cache_name is None:
+        raise ValueError("cache_path needs a cache_name naming the adapter's weights")
+    backend = TransformersBackend(model, tokenizer, batch_size=batch_size, name=cache_name or f"adapter:{adapter}")
+    if cache_path is not None:
+        backend = CachedBackend(backend, cache_path)
     was_training = model.training
     model.eval()
     try:

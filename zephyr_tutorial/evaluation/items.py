@@ -8,11 +8,10 @@ The judges themselves are in :mod:`zephyr_tutorial.evaluation.judges`.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..data import DataError, read_jsonl
+from ..data import DataError, read_jsonl, unique_values
 from .metrics import WinRate, win_rate
 from .parsing import Parsed
 
@@ -47,10 +46,13 @@ def _non_empty(names: Sequence[str]):
 def load_pairwise_items(path) -> list[PairwiseItem]:
     """Rows ``{"id", "instruction", "output_a", "output_b"[, "category"]}``; ids must be unique."""
     fields = {"id": str, "instruction": str, "output_a": str, "output_b": str}
-    rows = read_jsonl(path, fields=fields, validate=_non_empty(list(fields)))
-    duplicates = [i for i, n in Counter(r["id"] for r in rows).items() if n > 1]
-    if duplicates:
-        raise DataError(path, None, "id", f"duplicate ids: {duplicates[:5]}")
+    non_empty, unique_id = _non_empty(list(fields)), unique_values("id")
+
+    def validate(row: dict, file: str, line: int) -> None:
+        non_empty(row, file, line)
+        unique_id(row, file, line)  # named at the line that repeats it, like every other bad row
+
+    rows = read_jsonl(path, fields=fields, validate=validate)
     return [
         PairwiseItem(r["id"], r["instruction"], r["output_a"], r["output_b"], r.get("category", "general"))
         for r in rows

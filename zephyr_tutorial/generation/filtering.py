@@ -53,7 +53,10 @@ _UNFENCED_CODE_LINE = re.compile(
     r"^(?:[ ]{4}|\t).*$"  # indented block
     r"|^[ \t]*(?:def|class)[ \t]+\w+[ \t]*[(:].*$"  # def f(...):, class C:
     r"|^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import|import[ \t]+[\w.]+)\b[\w., \t]*$"  # imports
-    r"|^[ \t]*[A-Za-z_][\w.\[\]]*[ \t]*(?:[-+*/%]?=)[ \t]*\S.*$",  # x = 0, total += p
+    r"|^[ \t]*[A-Za-z_][\w.\[\]]*[ \t]*(?:[-+*/%]?=)[ \t]*\S.*$"  # x = 0, total += p
+    # a shell command on its own line: a program no sentence starts with, or a lower-case word with a -flag
+    r"|^[ \t]*(?:\$[ \t]+)?(?:pip3?|npm|npx|git|ls|cd|conda|sudo|apt-get|curl|wget|mkdir|chmod|kubectl)[ \t].*$"
+    r"|^[ \t]*(?:\$[ \t]+)?[a-z][\w.-]*(?:[ \t]+[^\s-]\S*)*[ \t]+--?[A-Za-z][\w-]*(?:[ \t=].*)?$",
     re.MULTILINE,
 )
 _SENTENCE_START = re.compile(
@@ -96,7 +99,7 @@ def truecase(text: str) -> str:
     ("e.g."), an ellipsis or a list number. Words that are lower case on
     purpose (iPhone, mRNA, snake_case, file.txt, ``print(``) and everything
     inside code blocks, inline code, unfenced code lines (indented, ``def``/``class``,
-    imports, assignments), URLs and e-mail addresses are kept.
+    imports, assignments, shell commands on their own line), URLs and e-mail addresses are kept.
     """
     spans: list[tuple[int, int]] | None = None  # computed on the first candidate: most texts have none
     chars: list[str] | None = None
@@ -126,8 +129,18 @@ def truecase(text: str) -> str:
 # --------------------------------------------------------------------------- truncation without a recorded reason
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d+[.)]|[a-zA-Z][.)])\s+\S")
-_URL_OR_ADDRESS = re.compile(r"(?:https?://|ftp://|www\.)\S+$|\S+@\S+\.\w+$")
+_URL_OR_ADDRESS = re.compile(
+    r"(?:https?://|ftp://|www\.)\S+$|\S+@\S+\.\w+$"
+    r"|^(?:[\w-]+\.)+[a-zA-Z]{2,}(?:/\S*)?$"  # a bare domain or path: example.org, github.com/org/project
+)
 _NUMBER = re.compile(r"[-+]?[\d.,:/%]*\d[%°]?$")
+UNITS = frozenset(
+    "km m cm mm kg g mg lb lbs oz mi ft l ml kWh mph km/h kph h hrs min s ms MB GB TB KB °C °F K Hz kHz MHz GHz".split()
+)
+"""Units after a number ("about 14 km"): a measurement that ends the reply, like a bare number."""
+# a command or code line shown after an introducing colon ("run this:\n\npip install --upgrade x y z"):
+# it starts in lower case (or with a path or prompt sign) and holds a character prose rarely has
+_COMMAND_LINE = re.compile(r"^[a-z$./~][^\s]*\s.*(?:--|\s-\w|[=(|/$<>{;_\\])")
 _OPEN_ENDINGS = ",:;([{-–—/&+"
 """Last characters that leave a sentence open."""
 SHORT_ANSWER_WORDS = 12
@@ -158,8 +171,11 @@ def truncation_suspect(text: str) -> str | None:
     :data:`SHORT_ANSWER_WORDS` words whose last line is prose of more than :data:`SHORT_LINE_WORDS` words ending
     in a letter, a digit or an open mark (``, : ; ( -``). It never fires on a closed code block, a list item, a line
     of verse (a last paragraph of short lines, or a line of `` / ``-separated verse), a short answer, a sign-off,
-    a one-line title, a URL or a number at the end, nor on scripts written without spaces. Verify with the evidence: on the shipped
-    raw data (which records finish reasons) notebook 02 counts what it catches and what it flags wrongly.
+    a one-line title, a URL, a bare domain, a number or a measurement ("14 km") at the end, a command shown on its
+    own after a colon ("run this:" then ``pip install --upgrade …``), nor on scripts written without spaces.
+    A long sentence without a final full stop still fires: from the text alone it cannot be told from one cut off.
+    Verify with the evidence: on the shipped raw data (which records finish reasons) notebook 02 counts what it
+    catches and what it flags wrongly.
     """
     stripped = text.rstrip()
     if not stripped:
@@ -182,9 +198,15 @@ def truncation_suspect(text: str) -> str | None:
         return None  # verse, or a block of short lines (an address, a recipe card)
     if last_line.count(" / ") >= 2:
         return None  # verse written on one line
-    final_token = last_line.split()[-1]
+    tokens = last_line.split()
+    final_token = tokens[-1]
     if _URL_OR_ADDRESS.search(final_token) or _NUMBER.fullmatch(final_token.rstrip(_OPEN_ENDINGS)):
         return None
+    if final_token in UNITS and len(tokens) >= 2 and _NUMBER.fullmatch(tokens[-2]):
+        return None
+    before = stripped[: len(stripped) - len(paragraph)].rstrip()
+    if len(lines) == 1 and before.endswith(":") and _COMMAND_LINE.match(last_line):
+        return None  # a command or code line, displayed as its own paragraph
     if last.isalpha() and _no_spaces_script(last):
         return None
     if len(lines) == 1 and "\n" not in stripped and _title_case(last_line):

@@ -167,6 +167,8 @@ class SelfInstructResult:
     rejected: Counter = field(default_factory=Counter)
     rejected_examples: dict = field(default_factory=dict)
     candidates: int = 0
+    failed: dict = field(default_factory=dict)
+    """``"round R, request J"`` -> why that request failed: no reply, so neither a candidate nor a rejection."""
     generated_tokens: int = 0
     seconds: float = 0.0
 
@@ -214,9 +216,12 @@ def bootstrap_instructions(
                 sampling = SamplingConfig(
                     sampling.max_new_tokens, sampling.temperature, sampling.top_p, sampling.seed + round_number
                 )
-            for reply in backend.chat(requests, sampling):
+            for request_number, reply in enumerate(backend.chat(requests, sampling)):
                 if len(result.kept) >= num_instructions:
                     break
+                if not reply.ok:
+                    result.failed[f"round {round_number}, request {request_number}"] = reply.error
+                    continue
                 result.candidates += 1
                 result.generated_tokens += reply.completion_tokens
                 candidate = clean_instruction(reply.text)
@@ -238,6 +243,10 @@ def bootstrap_instructions(
                 kept_tokens.add(words(candidate))
                 bar.update(1)
             bar.set_postfix(kept=len(result.kept), tried=result.candidates)
+        if bar.n < num_instructions:  # the rounds ran out first: end the bar at what they reached, not at "17%"
+            bar.total = bar.n
+            bar.set_postfix(kept=len(result.kept), tried=result.candidates, target=num_instructions)
+            bar.refresh()
         bar.close()
     result.seconds = time.perf_counter() - start
     return result

@@ -154,6 +154,9 @@ class GenerationStats:
     """Dialogues that started from an earlier run's complete dialogue (``continue_from``) instead of the bare seed."""
     ended_early: int = 0
     """Dialogues that stopped before ``turns`` because the user simulator wrote nothing usable."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Dialogue id -> why a request for it failed. Those dialogues are not written (an empty reply is not a
+    reply), so running the same command again asks for them, and only them."""
     generated_tokens: int = 0
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
@@ -179,7 +182,9 @@ def grow_dialogues(
     "user_finish_reasons"}`` per prompt.
 
     Each step makes one batched call per role. A dialogue whose simulated user
-    message comes back empty stops early (it still ends with an assistant reply).
+    message comes back empty stops early (it still ends with an assistant reply). A dialogue one of whose
+    requests failed (a :class:`~zephyr_tutorial.backends.Completion` with ``error``) stops too and carries the
+    reason as ``"error"``: the caller must not write it as if an empty reply had been said.
     ``finish_reasons`` has one entry per assistant reply, ``user_finish_reasons`` one per *simulated* user
     message (the seed prompt was written by a person and has none): ``"length"`` there means the follow-up
     question was cut at ``config.user_sampling.max_new_tokens``, and the truncation filter removes the dialogue.
@@ -230,6 +235,9 @@ def grow_dialogues(
                 [_with_system(dialogues[i]["messages"], config.assistant_system_prompt) for i in asking], sampling
             )
             for i, reply in zip(asking, replies):
+                if not reply.ok:
+                    _fail(dialogues, i, active, reply.error)
+                    continue
                 dialogues[i]["messages"].append({"role": "assistant", "content": reply.text})
                 dialogues[i]["finish_reasons"].append(reply.finish_reason)
                 stats.generated_tokens += reply.completion_tokens
@@ -239,6 +247,9 @@ def grow_dialogues(
         requests = [user_simulator_request(dialogues[i]["messages"], config) for i in continuing]
         followups = user_simulator.chat(requests, config.user_sampling)
         for i, followup in zip(continuing, followups):
+            if not followup.ok:  # the simulator was not heard: not the same as having nothing to ask
+                _fail(dialogues, i, active, followup.error)
+                continue
             stats.generated_tokens += followup.completion_tokens
             text = clean_user_message(followup.text)
             # a follow-up that restates an earlier question would only make the assistant repeat itself
@@ -251,6 +262,12 @@ def grow_dialogues(
         if not active:
             break
     return dialogues
+
+
+def _fail(dialogues: list[dict], i: int, active: list[int], reason: str | None) -> None:
+    """Dialogue ``i``'s request failed: it stops growing and carries the reason (``"error"``)."""
+    dialogues[i]["error"] = reason or "request failed"
+    active.remove(i)
 
 
 def continuable_prefix(row: dict | None, seed: dict, model: str, turns: int) -> dict | None:
@@ -313,7 +330,8 @@ def generate_ultrachat(
 
     Resumable: dialogues whose id is already in the file are skipped, and each
     chunk of ``chunk_size`` dialogues is appended as soon as it is finished,
-    so a kill loses at most the chunk in flight (it is redone on restart).
+    so a kill loses at most the chunk in flight (it is redone on restart). A dialogue whose request failed
+    is not written but counted in ``stats.failed`` with the reason, so a rerun asks for it again.
     Rows carry the ultrachat_200k fields plus ``id``, ``sector``, ``strategy``,
     ``model``, ``finish_reasons`` and ``user_finish_reasons`` (one per assistant reply and one per simulated
     user message: the truncation filter's evidence) and ``prefix_turns`` (assistant replies taken over from
@@ -355,6 +373,9 @@ def generate_ultrachat(
                 prefixes=chunk_prefixes,
             )
             for (seed, sample), dialogue, prefix in zip(chunk, grown, chunk_prefixes):
+                if "error" in dialogue:
+                    stats.failed[dialogue_id(seed["id"], sample)] = dialogue["error"]
+                    continue
                 writer.append(
                     {
                         "id": dialogue_id(seed["id"], sample),

@@ -20,14 +20,14 @@ the paper's findings against them. A reader adds an arm with one line: ``Arm("my
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..backends import CachedBackend, Completion, SamplingConfig, TransformersBackend
-from ..dpo.evaluation import active_adapter
+from ..backends import Completion
+from ..dpo.evaluation import active_adapter, answer_prompts, evaluate_implicit_rewards
 from ..evaluation.items import PairwiseItem
+from ..models import adapter_key
 from ..stats import Interval, bootstrap, kappa_interval, paired_difference, proportion
 
 PAPER_TABLE_3 = {
@@ -132,47 +132,35 @@ def format_table(rows: Sequence[dict]) -> str:
 
 
 def sft2_rows(sft_folder, pairs: Sequence[dict], out_folder) -> dict[str, int]:
-    """Write the dSFT-2 training data: the SFT rows of ``sft_folder`` plus the *chosen* side of every pair.
+    """Write the data dSFT-2 trains on after dSFT: the *chosen* side of every pair, as SFT rows.
 
-    The paper's dSFT-2 fine-tunes on UltraChat and the best UltraFeedback replies: the same good answers DPO sees as
-    chosen, but learned by imitation, with no rejected answer to push away from. ``test_sft.jsonl`` is copied
-    unchanged. Returns the row counts written.
+    The paper's dSFT-2 fine-tunes on UltraChat and the best UltraFeedback replies. Ours continues the dSFT adapter
+    (which has learned the SFT rows) on the same good answers DPO sees as chosen, for as many steps as one DPO
+    epoch: the same prompts and the same chosen answers, learned by imitation, with no rejected answer to push away
+    from. ``test_sft.jsonl`` of ``sft_folder`` is copied unchanged. Returns the row counts written.
     """
     from ..data import write_jsonl
     from ..schemas import read_sft_rows
 
     sft_folder, out_folder = Path(sft_folder), Path(out_folder)
-    sft = read_sft_rows(sft_folder / "train_sft.jsonl")
     chosen = [{"prompt": pair["prompt"], "prompt_id": pair["prompt_id"], "messages": pair["chosen"]} for pair in pairs]
-    counts = {"sft_rows": len(sft), "chosen_rows": len(chosen)}
-    write_jsonl(out_folder / "train_sft.jsonl", [*sft, *chosen])
-    write_jsonl(out_folder / "test_sft.jsonl", read_sft_rows(sft_folder / "test_sft.jsonl"))
-    return counts
+    write_jsonl(out_folder / "train_sft.jsonl", chosen)
+    heldout = read_sft_rows(sft_folder / "test_sft.jsonl")
+    write_jsonl(out_folder / "test_sft.jsonl", heldout)
+    return {"chosen_rows": len(chosen), "test_rows": len(heldout)}
 
 
 # ----------------------------------------------------------------------------------------- loading the arms
 
 
-def adapter_key(path: str | Path | None) -> str:
-    """A short content hash of an adapter folder (its weights and config): names the arm's answers in caches."""
-    import hashlib
-
-    if path is None:
-        return "base"
-    digest = hashlib.sha256()
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
-        file = Path(path) / name
-        if file.is_file():
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def load_arms(profile, arms: Sequence[Arm], base=None):
-    """``(model, tokenizer, names)``: the un-quantized base with every adapter (and DPO reference) loaded by name.
+    """``(model, tokenizer, names)``: the profile's base, 4-bit as in training, with every adapter (and DPO
+    reference) loaded under its :func:`~zephyr_tutorial.models.adapter_key`.
 
-    Generation runs on the float32 base (bitsandbytes de-quantizes every 4-bit weight at every decoding step,
-    slow on a CPU); the adapters were trained on the 4-bit base, which changes answers only slightly. ``base`` is
-    an already loaded ``(model, tokenizer)`` to use instead of the profile's (tests pass a tiny one).
+    Each arm is measured on the base its adapter was trained on, as notebook 05 measured its checkpoints, so the two
+    notebooks' answers and rewards are the same computation and 06 reads 05's from the shared caches. (On 2 CPU
+    cores bitsandbytes 0.50 decodes a batch of 32 as fast in 4-bit as in float32.) ``base`` is an already loaded
+    ``(model, tokenizer)`` to use instead of the profile's (tests pass a tiny one).
     """
     from peft import PeftModel
 
@@ -180,7 +168,7 @@ def load_arms(profile, arms: Sequence[Arm], base=None):
     from ..models import load_base_model
 
     if base is None:
-        base, tokenizer = load_base_model(profile, load_in_4bit=False)
+        base, tokenizer = load_base_model(profile)
     else:
         base, tokenizer = base[0], apply_zephyr_template(base[1])
     folders: dict[str, Path] = {}
@@ -198,54 +186,44 @@ def load_arms(profile, arms: Sequence[Arm], base=None):
     return model, tokenizer, folders
 
 
-@contextlib.contextmanager
-def using(model, adapter: str | None):
-    """Run ``model`` as one of its adapters (``None``: the base model, every adapter disabled)."""
-    if not hasattr(model, "peft_config"):
-        if adapter is not None:
-            raise ValueError(f"no adapters are loaded, cannot use {adapter!r}")
-        yield model
-        return
-    with active_adapter(model, adapter):
-        yield model
-
-
 def answer(
-    model, tokenizer, arm: Arm, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 16, cache_path=None
+    model, tokenizer, arm: Arm, prompts: Sequence[str], *, max_new_tokens: int, cache_path=None
 ) -> list[Completion]:
     """Greedy answers of ``arm`` to single-turn ``prompts`` in the Zephyr template, cached by adapter content."""
     key = adapter_key(arm.adapter)
-    backend = TransformersBackend(model, tokenizer, batch_size=batch_size, name=f"arm:{key}")
-    if cache_path is not None:
-        backend = CachedBackend(backend, cache_path)
-    with using(model, key if arm.adapter is not None else None):
-        return backend.chat(
-            [[{"role": "user", "content": p}] for p in prompts], SamplingConfig(max_new_tokens=max_new_tokens)
-        )
+    return answer_prompts(
+        model,
+        tokenizer,
+        [[{"role": "user", "content": p}] for p in prompts],
+        adapter=key if arm.adapter is not None else None,
+        max_new_tokens=max_new_tokens,
+        cache_path=cache_path,
+        cache_name=f"arm:{key}",
+    )
 
 
-def implicit_reward_accuracy(model, tokenizer, arm: Arm, rows: Sequence[dict], *, batch_size: int = 4) -> Interval:
+def reward_cache_key(policy, reference) -> str:
+    """The cache key of the implicit rewards of adapter folder ``policy`` against ``reference`` (``None``: base)."""
+    return f"policy={adapter_key(policy)}|reference={adapter_key(reference)}"
+
+
+def implicit_reward_accuracy(
+    model, tokenizer, arm: Arm, rows: Sequence[dict], *, max_length: int | None = None, cache_path=None
+) -> Interval:
     """Share of pairs whose implicit reward β log π_arm/π_ref orders chosen above rejected, with its interval."""
-    import torch
-
-    from ..dpo.logprobs import collate_preferences, pair_logprobs, tokenize_preference
-    from ..schemas import to_trl_preference
-
-    policy = adapter_key(arm.adapter)
     reference = adapter_key(arm.reference) if arm.reference is not None else None
-    correct: list[bool] = []
-    with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            pairs = [to_trl_preference(row) for row in rows[start : start + batch_size]]
-            tokens = [tokenize_preference(tokenizer, p["prompt"], p["chosen"], p["rejected"]) for p in pairs]
-            batch = collate_preferences(tokens, tokenizer.pad_token_id)
-            with using(model, policy):
-                chosen, rejected = pair_logprobs(model, batch)
-            with using(model, reference):
-                ref_chosen, ref_rejected = pair_logprobs(model, batch)
-            margins = arm.beta * ((chosen - ref_chosen) - (rejected - ref_rejected))
-            correct += [bool(m > 0) for m in margins.tolist()]
-    return proportion(correct)
+    report = evaluate_implicit_rewards(
+        model,
+        tokenizer,
+        list(rows),
+        arm.beta,
+        max_length=max_length,
+        policy_adapter=adapter_key(arm.adapter),
+        reference_adapter=reference,
+        cache_path=cache_path,
+        cache_key=reward_cache_key(arm.adapter, arm.reference),
+    )
+    return proportion([m > 0 for m in report.margins])
 
 
 # ----------------------------------------------------------------------------------------- the suite
@@ -264,6 +242,8 @@ def run_suite(
     mc_items=None,
     max_new_tokens: int = 160,
     cache_path=None,
+    reward_cache_path=None,
+    reward_max_length: int | None = None,
     progress: bool = True,
     base=None,
 ) -> SuiteResult:
@@ -272,8 +252,10 @@ def run_suite(
     ``judge`` is the rule-based judge (any :class:`~zephyr_tutorial.evaluation.judges.Judge` works), ``llm_judge``
     an optional second judge compared with it, on the arms named in ``llm_judge_arms`` (``None``: every arm; an
     LLM judge costs a forward pass per answer and order, the rules nothing); ``baseline`` names the arm every other
-    arm is compared with; ``base`` an already loaded ``(model, tokenizer)`` instead of the profile's model (see
-    :func:`load_arms`).
+    arm is compared with; ``cache_path`` (SQLite) keeps the answers and ``reward_cache_path`` (JSON) the implicit
+    rewards, each under the adapters' content keys, so the arms notebook 05 already measured cost nothing (the rewards
+    with the ``reward_max_length`` 05 scored with); ``base`` an already loaded ``(model, tokenizer)`` instead of the
+    profile's model (see :func:`load_arms`).
     """
     from tqdm.auto import tqdm
 
@@ -301,14 +283,18 @@ def run_suite(
             rule_score=bootstrap(scores),
         )
         if arm.dpo and heldout_pairs:
-            result.heldout_reward_accuracy = implicit_reward_accuracy(model, tokenizer, arm, heldout_pairs)
+            result.heldout_reward_accuracy = implicit_reward_accuracy(
+                model, tokenizer, arm, heldout_pairs, max_length=reward_max_length, cache_path=reward_cache_path
+            )
         if arm.dpo and arm.train_pairs:
-            result.train_reward_accuracy = implicit_reward_accuracy(model, tokenizer, arm, arm.train_pairs)
+            result.train_reward_accuracy = implicit_reward_accuracy(
+                model, tokenizer, arm, arm.train_pairs, max_length=reward_max_length, cache_path=reward_cache_path
+            )
         if mc_items is not None:
             from ..evaluation.multiple_choice import evaluate_multiple_choice
 
             key = adapter_key(arm.adapter) if arm.adapter is not None else None
-            with using(model, key):
+            with active_adapter(model, key):
                 report = evaluate_multiple_choice(model, tokenizer, mc_items, progress=False)
             result.mc_accuracy = proportion([item.correct for item in report.items])
         results[arm.name] = result

@@ -101,12 +101,33 @@ class StagePipeline:
 def _sft_profile_model(recipe, profile):
     from ..sft import load_model_for_training
 
+    init_adapter = _existing_adapter(recipe.get("init_adapter"), "init_adapter")
+    if init_adapter is not None:  # continue a trained adapter (dSFT-2 = dSFT, then SFT on the chosen replies)
+        from ..chat_template import apply_zephyr_template
+        from ..models import load_adapter_model
+
+        model, tokenizer = load_adapter_model(init_adapter, profile, trainable=True)
+        return model, apply_zephyr_template(tokenizer), None
     model, tokenizer = load_model_for_training(profile, recipe)
     return model, tokenizer, None
 
 
 def _sft_named_model(recipe, profile, args, quantization):
+    init_adapter = _existing_adapter(recipe.get("init_adapter"), "init_adapter")
+    if init_adapter is not None:
+        return _continued_adapter(recipe, args, quantization, init_adapter), None
     return resolve_model_name(recipe["model"]["model_name_or_path"]), build_lora_config(recipe)
+
+
+def _continued_adapter(recipe, args, quantization, adapter: Path):
+    """The by-name base with a saved LoRA adapter loaded *trainable*: what DPO continuing SFT and dSFT-2 start from."""
+    from peft import PeftModel
+    from trl.trainer.utils import create_model_from_path
+
+    name = resolve_model_name(recipe["model"]["model_name_or_path"])
+    base = create_model_from_path(name, **_from_pretrained_kwargs(args, quantization))
+    args.model_init_kwargs = None  # used above; TRL would warn that it ignores them for a loaded model
+    return PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
 
 
 def _dpo_profile_model(recipe, profile):
@@ -119,16 +140,10 @@ def _dpo_named_model(recipe, profile, args, quantization):
     """With ``sft_adapter`` the policy is the base model plus that adapter, trainable, and TRL keeps a frozen
     copy of the adapter as the reference; without, TRL loads the model by name and either adds a fresh
     adapter (``lora``) or, for full fine-tuning, loads a second frozen copy as the reference."""
-    name = resolve_model_name(recipe["model"]["model_name_or_path"])
     sft_adapter = resolve_sft_adapter(recipe.get("sft_adapter"), profile)
     if sft_adapter is None:
-        return name, build_lora_config(recipe)
-    from peft import PeftModel
-    from trl.trainer.utils import create_model_from_path
-
-    base = create_model_from_path(name, **_from_pretrained_kwargs(args, quantization))
-    args.model_init_kwargs = None  # used above; TRL would warn that it ignores them for a loaded model
-    return PeftModel.from_pretrained(base, str(sft_adapter), is_trainable=True), None
+        return resolve_model_name(recipe["model"]["model_name_or_path"]), build_lora_config(recipe)
+    return _continued_adapter(recipe, args, quantization, sft_adapter), None
 
 
 def _sft_evaluation(run, eval_dataset, recipe, args) -> tuple[dict, dict]:
@@ -236,9 +251,16 @@ def resolve_sft_adapter(value, profile=None) -> Path | None:
         return None
     if value == "auto":
         return ensure_sft_adapter(profile)
+    return _existing_adapter(value, "sft_adapter")
+
+
+def _existing_adapter(value, key: str) -> Path | None:
+    """The adapter folder a recipe's ``key`` names (``None``: none), refused when it holds no adapter."""
+    if value is None:
+        return None
     path = Path(value)
     if not (path / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"sft_adapter {path}: no adapter_config.json (train one with `zephyr-tutorial sft`)")
+        raise FileNotFoundError(f"{key} {path}: no adapter_config.json (train one with `zephyr-tutorial sft`)")
     return path
 
 

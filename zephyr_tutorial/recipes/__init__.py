@@ -13,14 +13,15 @@ A recipe file (every section but ``stage`` is optional)::
     dataset: {name: HuggingFaceH4/ultrachat_200k, train_split: train_sft, eval_split: test_sft}
     profile_overrides: {...}        # zephyr_tutorial.profiles.Profile fields (data caps, steps, ...)
     trainer: {...}                  # trl.SFTConfig / trl.DPOConfig fields, TRL 1.x names (learning_rate, beta...)
-    # sft only: packing, data_folder; dpo only: sft_adapter, data_folder
+    # sft only: packing, fit_to_length, init_adapter; dpo only: sft_adapter; both: data_folder
 
 The hyperparameters live here (learning rate, beta, the LoRA shape), hardware and scale in the profile.
 ``quantization`` left out falls back to the profile's 4-bit setting; ``null`` switches it off; ``lora: null``
-(or no ``lora``) trains every weight. In a DPO recipe ``lora`` is the fresh adapter of a run without an SFT
-adapter (``sft_adapter: null``). Without a ``model`` section the profile's model is loaded by our own loaders
-(the embedded model and its cached 4-bit copy: the notebooks' path); with one, TRL loads the
-model itself from ``model_name_or_path`` after the training arguments exist, which
+(or no ``lora``) trains every weight. An SFT recipe's ``init_adapter`` (a LoRA folder) trains that adapter further
+instead of a fresh ``lora`` one (notebook 06's dSFT-2 continues dSFT). In a DPO recipe ``lora`` is the fresh
+adapter of a run without an SFT adapter (``sft_adapter: null``). Without a ``model`` section the profile's model
+is loaded by our own loaders (the embedded model and its cached 4-bit copy: the notebooks' path); with one, TRL
+loads the model itself from ``model_name_or_path`` after the training arguments exist, which
 is what DeepSpeed ZeRO-3 and FSDP need to shard weights while loading.
 
 This package is the schema only: reading, checking, overriding (:func:`parse_overrides`, typed by the class
@@ -63,7 +64,9 @@ class Stage:
 
 
 STAGES = {
-    "sft": Stage("sft", "SFTConfig", ("train_sft", "test_sft"), "sft", frozenset({"packing", "fit_to_length"})),
+    "sft": Stage(
+        "sft", "SFTConfig", ("train_sft", "test_sft"), "sft", frozenset({"packing", "fit_to_length", "init_adapter"})
+    ),
     "dpo": Stage("dpo", "DPOConfig", ("train_prefs", "test_prefs"), "preferences", frozenset({"sft_adapter"})),
 }
 COMMON_KEYS = {
@@ -87,6 +90,7 @@ TOP_LEVEL_TYPES = {
     "packing": bool,
     "fit_to_length": bool,
     "sft_adapter": str | None,
+    "init_adapter": str | None,
     "data_folder": str | None,
     "profile": str,
     "quantization": type(None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backends import GENERATION_BATCH_SIZE
 from ..chat_template import apply_zephyr_template
 from ..models import load_adapter_model
 from ..runtime import output_dir
@@ -31,7 +32,7 @@ def merge_adapter(adapter_dir=None, profile=None, merged_dir=None) -> Path:
     return merged_dir
 
 
-def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = 16):
+def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = GENERATION_BATCH_SIZE):
     """Greedy answers to single-turn ``prompts`` with the tokenizer's (Zephyr) chat template."""
     from ..backends import SamplingConfig, TransformersBackend
 
