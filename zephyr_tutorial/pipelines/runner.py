@@ -103,11 +103,10 @@ def _sft_profile_model(recipe, profile):
 
     init_adapter = _existing_adapter(recipe.get("init_adapter"), "init_adapter")
     if init_adapter is not None:  # continue a trained adapter (dSFT-2 = dSFT, then SFT on the chosen replies)
-        from ..chat_template import apply_zephyr_template
         from ..models import load_adapter_model
 
-        model, tokenizer = load_adapter_model(init_adapter, profile, trainable=True)
-        return model, apply_zephyr_template(tokenizer), None
+        model, tokenizer = load_adapter_model(init_adapter, profile, trainable=True)  # Zephyr template included
+        return model, tokenizer, None
     model, tokenizer = load_model_for_training(profile, recipe)
     return model, tokenizer, None
 
