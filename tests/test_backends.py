@@ -131,6 +131,32 @@ def test_generation_stops_on_the_tokenizers_eos_not_the_models_generation_config
     assert (answer.finish_reason, answer.completion_tokens, answer.text) == ("stop", 1, "")
 
 
+def test_a_model_fresh_from_training_decodes_in_eval_mode_with_its_cache_and_goes_back(tiny_model, zephyr_tokenizer):
+    """What a trainer leaves behind (training mode, KV cache off) changes neither the answers nor the model."""
+    from zephyr_tutorial.backends import SamplingConfig, TransformersBackend
+
+    backend = TransformersBackend(tiny_model, zephyr_tokenizer, batch_size=2, progress=False)
+    conversations = [[{"role": "user", "content": "Hi"}], [{"role": "user", "content": "Name a colour."}]]
+    budget = SamplingConfig(max_new_tokens=5)
+    tiny_model.eval()
+    expected = [answer.text for answer in backend.chat(conversations, budget)]
+
+    tiny_model.config.attention_dropout = 0.9  # dropout that would change every answer if it were on
+    for module in tiny_model.modules():
+        if hasattr(module, "attention_dropout"):
+            module.attention_dropout = 0.9
+    tiny_model.train()
+    tiny_model.config.use_cache = False
+    modes = []
+    hook = tiny_model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    try:
+        assert [answer.text for answer in backend.chat(conversations, budget)] == expected
+    finally:
+        hook.remove()
+    assert modes and not any(modes)  # every decoding step ran in eval mode
+    assert tiny_model.training  # and the model is back in the mode the trainer left
+
+
 # --------------------------------------------------------------------------- failures, one at a time (issue 15)
 
 

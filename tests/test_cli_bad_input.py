@@ -298,7 +298,14 @@ def test_the_pool_itself_refuses_a_repeated_prompt_id(tmp_path):
     [
         # a blank line before the bad row: the line named must be the file's, not the row's position
         (['{"id": "q1", "instruction": "a", "output": "x"}', "", '{"id": "q2", "instruction": "b"}'],
-         "line 3, field 'output': missing (or give output_a/output_b)"),
+         "line 3, field 'output': missing (give output, or output_a and output_b)"),
+        # empty texts: the judge would rate nothing and the mean would count it (pairwise refused them already)
+        (['{"id": "q1", "instruction": " ", "output": "x"}'], "line 1, field 'instruction': empty"),
+        (['{"id": "q1", "instruction": "a", "output": ""}'], "line 1, field 'output': empty"),
+        (['{"id": "q1", "instruction": "a", "output_a": "x", "output_b": "\\n"}'], "line 1, field 'output_b': empty"),
+        (['{"id": "", "instruction": "a", "output": "x"}'], "line 1, field 'id': empty"),
+        (['{"id": "q1", "instruction": "a", "output": "x", "reference": 3}'],
+         "line 1, field 'reference': must be a string, got int"),
         (['{"id": "q1", "instruction": "a", "output": "x"}', '{"id": "q1", "instruction": "b", "output": "y"}'],
          "line 2, field 'id': duplicate id 'q1' (first on line 1)"),
     ],

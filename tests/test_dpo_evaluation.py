@@ -48,6 +48,21 @@ def test_heldout_implicit_rewards_match_the_loss_and_start_at_zero(sft_like_mode
     assert report.accuracy == expected.reward_accuracy
     assert report.mean_margin == pytest.approx(expected.margins.mean().item(), abs=1e-5)
 
+    # the reference's log-probs kept and reused: the same rewards, and the reference never runs again
+    kept: dict = {}
+    first = evaluate_implicit_rewards(model, tokenizer, ROWS, beta=0.1, batch_size=3, reference_logps=kept)
+    assert first.chosen_rewards == pytest.approx(report.chosen_rewards, abs=1e-6)
+    reference_passes = []
+    hook = model.register_forward_pre_hook(lambda module, args: reference_passes.append(module.active_adapter))
+    try:
+        again = evaluate_implicit_rewards(model, tokenizer, ROWS, beta=0.1, batch_size=3, reference_logps=kept)
+    finally:
+        hook.remove()
+    assert again.chosen_rewards == pytest.approx(first.chosen_rewards, abs=1e-6)
+    assert reference_passes and "ref" not in reference_passes  # only the policy ran
+    other_rows = evaluate_implicit_rewards(model, tokenizer, ROWS[:2], beta=0.1, batch_size=3, reference_logps=kept)
+    assert other_rows.chosen_rewards == pytest.approx(first.chosen_rewards[:2], abs=1e-6) and len(kept) == 2
+
 
 class AlwaysFirstJudge:
     """A judge backend that always prefers the answer shown first: position bias in its purest form."""

@@ -66,3 +66,27 @@ def test_the_length_controlled_win_rate_says_it_is_a_simplified_variant():
 
     for text in (LENGTH_CONTROLLED_LABEL, length_controlled_win_rate.__doc__):
         assert "simplified" in text and "instruction-difficulty" in text and "regularis" in text
+
+
+def test_judge_drift_counts_pairs_whose_preferred_answer_changes():
+    from zephyr_tutorial.evaluation import judge_drift
+    from zephyr_tutorial.evaluation.items import SingleJudgment
+
+    def judged(ratings):
+        return [SingleJudgment(i, r, None if r is not None else "unparsed", "") for i, r in ratings.items()]
+
+    fp32 = judged({"p1:a": 5.0, "p1:b": 4.0, "p2:a": 3.0, "p2:b": 3.5, "p3:a": 6.0, "p3:b": 6.0, "p4:a": 2.0,
+                   "p4:b": None})  # fmt: skip
+    nf4 = judged({"p1:a": 4.5, "p1:b": 4.9, "p2:a": 3.1, "p2:b": 3.6, "p3:a": 6.0, "p3:b": 5.0, "p4:a": 2.0,
+                  "p4:b": 1.0})  # fmt: skip
+    drift = judge_drift(fp32, nf4)
+    assert drift.pairs == 3  # p4 is left out: fp32 could not rate its b answer
+    assert drift.changed_preferences.estimate == pytest.approx(2 / 3)  # p1 a -> b, p3 tie -> a; p2 stays b
+    changes = [0.5, 0.9, 0.1, 0.1, 0.0, 1.0, 0.0]  # every answer both rated, p4:a included
+    assert drift.rating_change.estimate == pytest.approx(sum(changes) / len(changes))
+    assert "2 of 3 pairs" in drift.interpret()
+    assert judge_drift(fp32, fp32).changed_preferences.estimate == 0.0
+    with pytest.raises(ValueError, match="appears twice"):
+        judge_drift(fp32 + fp32[:1], nf4)
+    with pytest.raises(ValueError, match="no answer was rated by both"):
+        judge_drift(judged({"x:a": None}), nf4)

@@ -26,9 +26,9 @@ LAYERS: dict[str, tuple[int, int]] = {
     "zephyr_tutorial.memory": (0, 0),
     "zephyr_tutorial.training": (0, 0),
     "zephyr_tutorial.runner": (0, 0),
-    "zephyr_tutorial.plan": (0, 0),
-    # 1: the recipe schema (no stage imports)
+    # 1: the recipe schema (no stage imports), and the plan that reads the recipes' budgets
     "zephyr_tutorial.recipes": (1, 0),
+    "zephyr_tutorial.plan": (1, 1),
     # 2: the stages, each above the ones it may use
     "zephyr_tutorial.evaluation": (2, 0),
     "zephyr_tutorial.generation": (2, 1),

@@ -38,8 +38,8 @@ def test_the_gpu_plans_print_on_a_machine_without_a_gpu(name):
     expected = [
         profile.model.id,
         f"4-bit NF4 weights, {profile.model.dtype} compute",
-        f"{profile.data.max_train_samples} train / {profile.data.max_eval_samples} eval rows",
-        f"{profile.train.max_steps} steps per run",
+        f"over {profile.data.max_train_samples} rows (1 epoch), {profile.data.max_eval_samples} eval rows",
+        f"SFT {profile.train.max_steps} steps x global batch",
         f"against the {card.name}'s {card.memory_gib:.1f} GiB",
         profile.roles.judge_model,
         "times are estimates",
@@ -105,3 +105,14 @@ def test_a_long_cell_can_print_its_own_estimate_first(capsys):
     assert sft.memory_gib < 15.0
     with pytest.raises(ValueError, match="no stage of notebook '09'"):
         describe_stage("09", get_profile("t4"))
+
+
+def test_the_plan_counts_the_steps_each_recipe_trains_not_the_profiles_default():
+    """dpo_cpu trains 3 epochs of 96 pairs at batch 4 (72 steps, rows of at most 160 tokens), not the profile's 30
+    steps of 512; the full recipes count epochs over the whole datasets (ultrachat_200k, ultrafeedback_binarized)."""
+    out = _plan_printed_by_a_fresh_process("cpu")
+    assert "DPO 72 steps x global batch 4 (4 x 1 accumulation) over 96 rows (3 epochs), all eval rows, up to 160" in out
+    assert "05  DPO: 72 steps" in out
+    full = build_plan(get_profile("full"))
+    sft, dpo = (next(s for s in full.stages if s.notebook == n) for n in ("03", "05"))
+    assert sft.what.startswith("SFT: 1624 steps") and dpo.what.startswith("DPO: 478 steps")  # 207,865 and 61,135 rows

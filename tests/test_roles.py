@@ -57,6 +57,22 @@ def test_the_cpu_judge_is_the_embedded_model_with_our_prompts(tiny_model, embedd
     assert isinstance(logprob, LogprobJudge)
 
 
+def test_the_notebooks_model_is_reused_only_where_it_plays_the_role(tiny_model, embedded_tokenizer, monkeypatch):
+    """Notebook 01 passes its base model to load_judge on every profile: on cpu that model is the judge; on t4 the
+    judge is Qwen2.5-7B-Instruct and passing Mistral-7B base must not make Mistral the judge."""
+    loaded = []
+    monkeypatch.setattr(
+        roles, "_load_local", lambda model_id, profile: loaded.append(model_id) or (tiny_model, embedded_tokenizer)
+    )
+    roles.load_judge(get_profile("cpu"), model=tiny_model, tokenizer=embedded_tokenizer)
+    roles.load_teacher(get_profile("cpu"), model=tiny_model, tokenizer=embedded_tokenizer)
+    assert loaded == []
+    t4 = get_profile("t4")
+    roles.load_judge(t4, model=tiny_model, tokenizer=embedded_tokenizer, single_prompt="mt_bench")  # no FastChat files
+    roles.load_teacher(t4, model=tiny_model, tokenizer=embedded_tokenizer)
+    assert loaded == [t4.roles.judge_model, t4.roles.teacher_model]
+
+
 def test_an_endpoint_judge_cannot_be_a_logprob_judge(endpoint):
     with pytest.raises(ValueError, match="needs a local model"):
         roles.load_judge(get_profile("cpu"), kind="logprob")
@@ -118,10 +134,17 @@ def test_before_after_disables_the_adapter_on_gpu_profiles(tiny_model):
             pass
 
 
-def test_before_after_on_cpu_is_a_float32_copy_and_full_fine_tuning_says_what_to_do(embedded_model_dir, tiny_model):
-    with roles.model_before_training(get_profile("cpu"), tiny_model) as before:
-        assert before is not tiny_model and not getattr(before, "is_loaded_in_4bit", False)
-        assert next(before.parameters()).dtype == torch.float32
+def test_before_after_on_cpu_disables_the_adapter_and_full_fine_tuning_says_what_to_do(tiny_model):
+    from peft import LoraConfig, get_peft_model
+
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        base_logits = tiny_model(input_ids=ids).logits.clone()
+        trained = get_peft_model(tiny_model, LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
+        with roles.model_before_training(get_profile("cpu"), trained) as before:
+            assert before is trained  # the one model, no float32 copy loaded beside it
+            assert torch.allclose(before(input_ids=ids).logits, base_logits, atol=1e-5)
+        assert not torch.allclose(trained(input_ids=ids).logits, base_logits)
     with pytest.raises(ValueError, match="generate the base model's answers before training"):
         with roles.model_before_training(get_profile("full"), tiny_model):
             pass

@@ -37,6 +37,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +45,21 @@ from urllib.parse import parse_qsl, urlsplit
 
 Message = dict
 Conversation = Sequence[Message]
+
+
+@contextmanager
+def evaluating(model):
+    """Run ``model`` in eval mode (no dropout), then put it back in the mode it was in.
+
+    A model straight from its trainer is in training mode; every measurement and every decoding step of the package
+    goes through here, so none of them depends on where the model came from, and training can go on afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -208,12 +224,14 @@ class TransformersBackend:
         # The stop token is the tokenizer's EOS, which the chat template ends every turn with, passed explicitly:
         # the model's own generation_config may name another (SmolLM2's says <|im_end|>, whatever the template).
         eos = tokenizer.eos_token_id
-        with torch.no_grad():
+        # use_cache: a trainer with gradient checkpointing switches the model's KV cache off; decoding needs it
+        with evaluating(self.model), torch.no_grad():
             output = self.model.generate(
                 **batch,
                 max_new_tokens=config.max_new_tokens,
                 eos_token_id=eos,
                 pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
                 **sampling,
             )
         new_tokens = output[:, batch["input_ids"].shape[1] :]

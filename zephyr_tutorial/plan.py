@@ -31,10 +31,16 @@ from .profiles import (
     QWEN2_5_14B_INSTRUCT,
     QWEN2_5_72B_INSTRUCT,
     SMOLLM2_1_7B_INSTRUCT,
+    ULTRACHAT_200K,
+    ULTRACHAT_200K_TRAIN_ROWS,
+    ULTRAFEEDBACK_BINARIZED,
+    ULTRAFEEDBACK_TRAIN_PREFS_ROWS,
     Profile,
     choose_profile,
     role_choice,
 )
+from .recipes import find_recipe, read_recipe_file
+from .recipes.budget import planned_steps
 
 SHAPES = {
     EMBEDDED_MODEL: memory.SMOLLM2_135M,
@@ -136,17 +142,19 @@ def _compute_bytes(profile: Profile) -> int:
     return 4 if profile.model.dtype == "float32" else 2
 
 
-def training_tokens(profile: Profile, stage: str) -> int:
-    """Tokens of one training run at most: steps x global batch x max_length (DPO: chosen and rejected)."""
+def training_tokens(profile: Profile, stage: str, steps: int | None = None) -> int:
+    """Tokens of one training run at most: steps (default ``profile.train.max_steps``) x global batch x max_length
+    (DPO: chosen and rejected)."""
     train = profile.train
-    sequences = train.max_steps * train.per_device_batch_size * train.gradient_accumulation_steps
+    steps = train.max_steps if steps is None else steps
+    sequences = steps * train.per_device_batch_size * train.gradient_accumulation_steps
     sequences *= profile.hardware.num_gpus
     if stage == "sft":
         return sequences * train.sft_max_length
     return 2 * sequences * train.dpo_max_length
 
 
-def training_seconds(profile: Profile, stage: str, card: memory.GPUCard) -> float:
+def training_seconds(profile: Profile, stage: str, card: memory.GPUCard, steps: int | None = None) -> float:
     """``FLOPs / (GPUs * peak * utilisation)``. Per token: forward ``2N``, the recomputed forward of activation
     checkpointing ``2N``, backward through the activations ``2N`` (the frozen base needs no weight gradients;
     full fine-tuning adds ``2N`` for them); DPO adds the reference forward, ``2N``."""
@@ -154,7 +162,7 @@ def training_seconds(profile: Profile, stage: str, card: memory.GPUCard) -> floa
     per_token = 6 if profile.model.load_in_4bit else 8
     per_token += 0 if profile.train.gradient_checkpointing else -2
     per_token += 2 if stage == "dpo" else 0
-    flops = per_token * shape.parameters * training_tokens(profile, stage)
+    flops = per_token * shape.parameters * training_tokens(profile, stage, steps)
     return flops / (profile.hardware.num_gpus * card.tensor_tflops * 1e12 * TRAINING_UTILISATION)
 
 
@@ -221,13 +229,66 @@ def _role_stage(
     return StagePlan(notebook, what, gib, seconds)
 
 
+WHOLE_DATASET_ROWS = {
+    ULTRACHAT_200K: ULTRACHAT_200K_TRAIN_ROWS,
+    ULTRAFEEDBACK_BINARIZED: ULTRAFEEDBACK_TRAIN_PREFS_ROWS,
+}
+"""Training rows of the hub datasets the GPU profiles read whole (``train_sft`` / ``train_prefs``)."""
+
+
+def stage_budget(profile: Profile, stage: str) -> tuple[Profile, int | None, float]:
+    """``(profile as the stage's default recipe runs it, its optimizer steps, its epochs)``: the recipe's
+    ``profile_overrides`` (``dpo_cpu``: 96 pairs of at most 160 tokens) and its trainer's ``max_steps`` or epochs.
+    Epochs over a whole hub dataset (``full``) are counted over its published size; over a dataset of unknown size
+    the steps are ``None``."""
+    # the file as written: the plan needs its budget only, not the trainer classes that check it (and import torch)
+    written = read_recipe_file(find_recipe(profile.sft_recipe if stage == "sft" else profile.dpo_recipe))
+    recipe = {key: dict(written.get(key) or {}) for key in ("profile_overrides", "trainer")}
+    staged = profile.with_overrides(**recipe["profile_overrides"])
+    epochs = recipe["trainer"].get("num_train_epochs", staged.train.num_train_epochs)
+    dataset = staged.data.sft_dataset if stage == "sft" else staged.data.preference_dataset
+    rows = staged.data.max_train_samples or WHOLE_DATASET_ROWS.get(dataset)
+    try:
+        steps = planned_steps(profile, recipe, rows)
+    except ValueError:  # epochs over every row of a dataset of unknown size
+        return staged, None, epochs
+    train = staged.train
+    batch = train.per_device_batch_size * train.gradient_accumulation_steps * staged.hardware.num_gpus
+    return staged, steps, (steps * batch / rows if rows else epochs)
+
+
+def _plural(count: float, noun: str) -> str:
+    shown = f"{count:.3g}"
+    return f"{shown} {noun}{'' if shown == '1' else 's'}"
+
+
+def _training_line(profile: Profile, stage: str) -> str:
+    staged, steps, epochs = stage_budget(profile, stage)
+    train, gpus = staged.train, staged.hardware.num_gpus
+    batch = train.per_device_batch_size * train.gradient_accumulation_steps * gpus
+    rows = staged.data.max_train_samples
+    whole = WHOLE_DATASET_ROWS.get(staged.data.sft_dataset if stage == "sft" else staged.data.preference_dataset)
+    work = f"{steps} steps" if steps is not None else _plural(epochs, "epoch")
+    if rows and steps is not None:
+        over = f"{rows} rows ({_plural(epochs, 'epoch')})"
+    elif whole and steps is not None:
+        over = f"all {whole:,} rows ({_plural(epochs, 'epoch')})"
+    else:
+        over = "all rows"
+    length = train.sft_max_length if stage == "sft" else train.dpo_max_length
+    accumulation = f"{train.per_device_batch_size} x {train.gradient_accumulation_steps} accumulation"
+    evaluated = staged.data.max_eval_samples if staged.data.max_eval_samples is not None else "all"
+    return (
+        f"{stage.upper()} {work} x global batch {batch} ({accumulation}{f' x {gpus} GPUs' if gpus > 1 else ''})"
+        f" over {over}, {evaluated} eval rows, up to {length} tokens"
+    )
+
+
 def build_plan(profile: Profile, reason: str = "it was passed in") -> Plan:
     """The :class:`Plan` of ``profile``: nothing is loaded, so any profile's plan can be made on any machine."""
     card = GPU_CARDS[profile.hardware.gpu_card] if profile.hardware.gpu_card else None
-    model, data, train, generation = profile.model, profile.data, profile.train, profile.generation
+    model, data, generation = profile.model, profile.data, profile.generation
     quantized = "4-bit NF4 weights" if model.load_in_4bit else "16-bit weights"
-    global_batch = train.per_device_batch_size * train.gradient_accumulation_steps * profile.hardware.num_gpus
-    rows = data.max_train_samples if data.max_train_samples is not None else "all"
     plan = Plan(profile, reason, card)
     gpus = f" x {profile.hardware.num_gpus}" if profile.hardware.num_gpus > 1 else ""
     plan.lines += [
@@ -236,17 +297,8 @@ def build_plan(profile: Profile, reason: str = "it was passed in") -> Plan:
             f"{card.name}{gpus}, compute capability {'.'.join(map(str, card.compute_capability))}" if card else "CPU",
         ),
         ("model", f"{model.id}, {quantized}, {model.dtype} compute, on {model.device}"),
-        (
-            "data",
-            f"SFT {data.sft_dataset}, DPO {data.preference_dataset}: {rows} train / "
-            f"{data.max_eval_samples if data.max_eval_samples is not None else 'all'} eval rows",
-        ),
-        (
-            "training",
-            f"{train.max_steps} steps per run = {rows} rows x {train.num_train_epochs:g} epoch / global batch "
-            f"{global_batch} ({train.per_device_batch_size} x {train.gradient_accumulation_steps} accumulation"
-            f"{gpus}); SFT up to {train.sft_max_length} tokens, DPO {train.dpo_max_length}",
-        ),
+        ("data", f"SFT {data.sft_dataset}, DPO {data.preference_dataset} (rows per stage: the training lines)"),
+        *[("training" if stage == "sft" else "", _training_line(profile, stage)) for stage in ("sft", "dpo")],
         ("recipes", f"{profile.sft_recipe}, {profile.dpo_recipe}"),
         ("before/after", model.before_after.replace("_", " ")),
         (
@@ -280,10 +332,14 @@ def build_plan(profile: Profile, reason: str = "it was passed in") -> Plan:
     for notebook, role, sequences, seq_len, resident, what in generating:
         plan.stages.append(_role_stage(profile, card, notebook, role, sequences, seq_len, resident, what))
     for stage, notebook in (("sft", "03"), ("dpo", "05")):
-        seconds = training_seconds(profile, stage, card) if card else None
-        tokens = training_tokens(profile, stage)
-        what = f"{stage.upper()}: {train.max_steps} steps, at most {tokens / 1e6:.2f}M tokens"
-        plan.stages.append(StagePlan(notebook, what, training_memory_gib(profile, stage), seconds))
+        staged, steps, epochs = stage_budget(profile, stage)
+        if steps is None:  # the size of the whole dataset decides: no time without it
+            seconds, what = None, f"{stage.upper()}: {_plural(epochs, 'epoch')} over every row"
+        else:
+            seconds = training_seconds(staged, stage, card, steps) if card else None
+            tokens = training_tokens(staged, stage, steps)
+            what = f"{stage.upper()}: {steps} steps, at most {tokens / 1e6:.2f}M tokens"
+        plan.stages.append(StagePlan(notebook, what, training_memory_gib(staged, stage), seconds))
     plan.stages.sort(key=lambda s: s.notebook)
     return plan
 

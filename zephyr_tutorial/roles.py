@@ -31,7 +31,6 @@ from .backends import ChatBackend, OpenAIBackend, TransformersBackend
 from .profiles import (
     DISABLE_ADAPTER,
     EMBEDDED_MODEL,
-    FLOAT32_BASE_COPY,
     Profile,
     role_choice,
     trains_on_gpu,
@@ -52,13 +51,22 @@ def _load_local(model_id: str, profile: Profile):
     )
 
 
+def _plays_the_role(choice, profile: Profile, model) -> bool:
+    """Whether ``model`` (the notebook's own, ``profile.model.id``) is the role's model and can be reused."""
+    return model is not None and choice.models[0] == profile.model.id
+
+
 def role_backend(profile: Profile, role: str, *, model=None, tokenizer=None) -> ChatBackend:
-    """The chat backend of ``role`` (``teacher`` or ``judge``): its endpoint, or its local model (pass ``model`` and
-    ``tokenizer`` to reuse one already loaded, e.g. the embedded model on the cpu profile)."""
+    """The chat backend of ``role`` (``teacher`` or ``judge``): its endpoint, or its local model.
+
+    ``model`` and ``tokenizer``: the notebook's own model (``profile.model.id``) when already loaded. It is reused
+    when it plays the role (the embedded model on the ``cpu`` profile); otherwise the role's model is loaded, so a
+    notebook can pass its model on every profile and a GPU profile still gets its instruct model.
+    """
     choice = role_choice(profile, role)
     if choice.endpoint:
         return OpenAIBackend(choice.models[0], base_url=choice.base_url)
-    if model is None:
+    if not _plays_the_role(choice, profile, model):
         model, tokenizer = _load_local(choice.models[0], profile)
     return TransformersBackend(model, tokenizer, batch_size=profile.generation.batch_size, name=choice.models[0])
 
@@ -74,6 +82,7 @@ def load_judge(profile: Profile, *, kind: str | None = None, model=None, tokeniz
     An endpoint is the ``openai`` judge; a local model the ``local`` (generating) judge unless ``kind`` names another
     (``logprob``). The prompts are ``profile.evaluation.pairwise_prompt`` / ``single_prompt`` (the benchmarks' own on
     GPU profiles); ``options`` are further :class:`~zephyr_tutorial.evaluation.JudgeOptions` (``cache_path`` ...).
+    ``model``/``tokenizer`` as in :func:`role_backend`: reused only when the notebook's model is the judge's.
     """
     from .evaluation import make_judge
 
@@ -91,7 +100,7 @@ def load_judge(profile: Profile, *, kind: str | None = None, model=None, tokeniz
         if kind not in (None, "openai"):
             raise ValueError(f"the judge is the endpoint of {choice.source}; a {kind!r} judge needs a local model")
         return make_judge("openai", base_url=choice.base_url, **settings)
-    if model is None:
+    if not _plays_the_role(choice, profile, model):
         model, tokenizer = _load_local(choice.models[0], profile)
     return make_judge(kind or "local", model=model, tokenizer=tokenizer, **settings)
 
@@ -132,23 +141,15 @@ def pool_specs(profile: Profile, *, sft_adapter_dir: str | Path | None = None, t
 @contextmanager
 def model_before_training(profile: Profile, trained_model):
     """The model that answers "before" in a before/after comparison of a stage, as ``profile.model.before_after``
-    says: the trained model with its adapter switched off (GPU profiles: no second copy of the base), or a float32
-    copy of the small base (``cpu``: 4-bit decoding on a CPU is slow). Full fine-tuning has no adapter: its base
-    answers must be generated before training starts, and asking here raises ``ValueError`` saying so."""
+    says: the trained model with its adapter switched off, so no second copy of the base is loaded (every LoRA
+    profile, ``cpu`` included). Full fine-tuning has no adapter: its base answers must be generated before training
+    starts, and asking here raises ``ValueError`` saying so. The "after" answers come from ``trained_model`` itself."""
     mode = profile.model.before_after
     if mode == DISABLE_ADAPTER:
         if not hasattr(trained_model, "disable_adapter"):
             raise ValueError(f"profile {profile.name!r} compares by disabling the adapter, but the model has none")
         with trained_model.disable_adapter():
             yield trained_model
-    elif mode == FLOAT32_BASE_COPY:
-        from .models import load_base_model
-
-        base, _ = load_base_model(profile, load_in_4bit=False, dtype="float32")
-        try:
-            yield base
-        finally:
-            del base
     else:
         raise ValueError(
             f"profile {profile.name!r} compares by {mode!r}: generate the base model's answers before training starts"

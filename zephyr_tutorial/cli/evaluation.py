@@ -48,37 +48,12 @@ def _eval_mc_command(args) -> int:
     return 0
 
 
-def _single_items_from_rows(rows):
-    from ..evaluation.items import PairwiseItem, SingleItem, single_items_from_pairs
-
-    items = []
-    for row in rows:
-        if "output_a" in row:  # a pairwise file: grade each side on its own, as notebook 01 does
-            pair = PairwiseItem(row["id"], row["instruction"], row["output_a"], row["output_b"])
-            items += single_items_from_pairs([pair], {row["id"]: row["reference"]} if row.get("reference") else None)
-        else:
-            items.append(SingleItem(row["id"], row["instruction"], row["output"], row.get("reference")))
-    return items
-
-
 def _judge_command(args) -> int:
-    from ..data import DataError, read_jsonl, unique_values
-    from ..evaluation.items import load_pairwise_items
+    from ..evaluation.items import load_pairwise_items, load_single_items
     from ..evaluation.judges import REQUEST_FAILED, make_judge
     from ..evaluation.metrics import mean_score
 
-    if args.mode == "pairwise":
-        items = load_pairwise_items(args.input)
-    else:
-        unique_id = unique_values("id")  # a repeated id would be graded twice and one rating overwritten
-
-        def validate(row, path, line):
-            if "output_a" not in row and not isinstance(row.get("output"), str):
-                raise DataError(path, line, "output", "missing (or give output_a/output_b)")
-            unique_id(row, path, line)
-
-        rows = read_jsonl(args.input, fields={"id": str, "instruction": str}, validate=validate)
-        items = _single_items_from_rows(rows)
+    items = load_pairwise_items(args.input) if args.mode == "pairwise" else load_single_items(args.input)
     if args.limit:
         items = items[: args.limit]
     if args.judge == "openai" and not args.judge_model:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..backends import GENERATION_BATCH_SIZE
+from ..backends import GENERATION_BATCH_SIZE, evaluating
 from ..schemas import to_trl_preference
 from .logprobs import collate_preferences, pair_logprobs, reference_model, tokenize_preference
 
@@ -65,6 +65,7 @@ def evaluate_implicit_rewards(
     reference_adapter=_UNSET,
     cache_path=None,
     cache_key: str | None = None,
+    reference_logps: dict | None = None,
 ) -> ImplicitRewardReport:
     """Implicit rewards of every held-out pair, with our from-scratch log-probabilities.
 
@@ -77,6 +78,10 @@ def evaluate_implicit_rewards(
     :func:`~zephyr_tutorial.models.adapter_key`), the rewards are stored under that key, the rows, ``beta``,
     ``max_length`` and ``batch_size``, and a later call with the same ones reads them back: notebook 06 reuses
     what notebook 05 measured on the same checkpoints.
+
+    ``reference_logps``: a dict that keeps the reference's log-probabilities of these rows. Pass the same dict to
+    every call whose reference is the same weights (notebook 05: each checkpoint against the frozen SFT adapter, and
+    the label-noise run against the same adapter), and the reference's forward passes run once instead of each time.
     """
     from tqdm.auto import tqdm
 
@@ -99,22 +104,26 @@ def evaluate_implicit_rewards(
             return active_adapter(model, reference_adapter)
         return reference_model(model)
 
-    was_training = model.training
-    model.eval()
     report = ImplicitRewardReport()
-    try:
+    kept = None
+    if reference_logps is not None:  # the reference's log-probs of exactly these rows, batched the same way
+        kept = reference_logps.setdefault(_reward_cache_entry("reference", rows, None, max_length, batch_size), {})
+    with evaluating(model):
         for start in tqdm(range(0, len(rows), batch_size), desc="implicit rewards", leave=False):
             pairs = [to_trl_preference(row) for row in rows[start : start + batch_size]]
             tokens = [tokenize_preference(tokenizer, p["prompt"], p["chosen"], p["rejected"]) for p in pairs]
             batch = collate_preferences(tokens, tokenizer.pad_token_id, max_length)
             with policy() as scored:
                 chosen, rejected = pair_logprobs(scored, batch)
-            with reference() as scored:
-                ref_chosen, ref_rejected = pair_logprobs(scored, batch)
+            if kept is not None and start in kept:
+                ref_chosen, ref_rejected = kept[start]
+            else:
+                with reference() as scored:
+                    ref_chosen, ref_rejected = pair_logprobs(scored, batch)
+                if kept is not None:
+                    kept[start] = (ref_chosen, ref_rejected)
             report.chosen_rewards += (beta * (chosen - ref_chosen)).tolist()
             report.rejected_rewards += (beta * (rejected - ref_rejected)).tolist()
-    finally:
-        model.train(was_training)
     if entry is not None:
         _write_reward_cache(cache_path, entry, report)
     return report
@@ -216,13 +225,8 @@ def answer_prompts(
     backend = TransformersBackend(model, tokenizer, batch_size=batch_size, name=cache_name or f"adapter:{adapter}")
     if cache_path is not None:
         backend = CachedBackend(backend, cache_path)
-    was_training = model.training
-    model.eval()
-    try:
-        with active_adapter(model, adapter):
-            return backend.chat(list(prompts), SamplingConfig(max_new_tokens=max_new_tokens))
-    finally:
-        model.train(was_training)
+    with active_adapter(model, adapter):
+        return backend.chat(list(prompts), SamplingConfig(max_new_tokens=max_new_tokens))
 
 
 def judged_win_rate(

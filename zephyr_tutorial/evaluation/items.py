@@ -59,6 +59,39 @@ def load_pairwise_items(path) -> list[PairwiseItem]:
     ]
 
 
+def load_single_items(path) -> list[SingleItem]:
+    """Rows ``{"id", "instruction", "output"[, "reference", "category"]}`` to grade one by one; ids must be unique.
+
+    A pairwise row (``output_a``, ``output_b`` instead of ``output``) gives both its answers,
+    ``"<id>:a"`` and ``"<id>:b"`` (:func:`single_items_from_pairs`), as notebook 01 grades them. An empty
+    instruction or answer is refused with its file, line and field, as :func:`load_pairwise_items` refuses one:
+    a judge would rate nothing and the mean would count it.
+    """
+    unique_id = unique_values("id")  # a repeated id would be graded twice and one rating overwritten
+
+    def validate(row: dict, file: str, line: int) -> None:
+        answers = ("output_a", "output_b") if "output_a" in row else ("output",)
+        for name in answers:
+            if not isinstance(row.get(name), str):
+                raise DataError(file, line, name, "missing (give output, or output_a and output_b)")
+        optional = [name for name in ("reference",) if row.get(name) is not None]
+        for name in optional:
+            if not isinstance(row[name], str):
+                raise DataError(file, line, name, f"must be a string, got {type(row[name]).__name__}")
+        _non_empty(["id", "instruction", *answers])(row, file, line)
+        unique_id(row, file, line)
+
+    items: list[SingleItem] = []
+    for row in read_jsonl(path, fields={"id": str, "instruction": str}, validate=validate):
+        category = row.get("category", "general")
+        if "output_a" in row:
+            pair = PairwiseItem(row["id"], row["instruction"], row["output_a"], row["output_b"], category)
+            items += single_items_from_pairs([pair], {row["id"]: row["reference"]} if row.get("reference") else None)
+        else:
+            items.append(SingleItem(row["id"], row["instruction"], row["output"], row.get("reference"), category))
+    return items
+
+
 def load_human_labels(path, known_ids: Sequence[str] | None = None) -> dict[str, str]:
     """``{pair id: "a" | "b" | "tie"}`` from rows ``{"id", "preferred", "reason"}``."""
     known = set(known_ids) if known_ids is not None else None

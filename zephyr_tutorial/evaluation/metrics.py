@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..stats import Interval, bootstrap, proportion
+
 VERDICTS = ("a", "b", "tie")
 LENGTH_CONTROLLED_LABEL = (
     "length-controlled win rate (simplified AlpacaEval 2 LC: no instruction-difficulty term, no regularisation)"
@@ -152,3 +154,53 @@ def agreement(judge: Sequence[str], human: Sequence[str]) -> Agreement:
     expected = sum((judge.count(v) / len(judge)) * (human.count(v) / len(human)) for v in VERDICTS)
     kappa = (observed - expected) / (1 - expected) if expected < 1 else float("nan")
     return Agreement(observed, sum(decided) / len(decided) if decided else float("nan"), len(same), len(decided), kappa)
+
+
+@dataclass(frozen=True)
+class JudgeDrift:
+    """How far two versions of "the same" judge (float32 and NF4 weights, two API snapshots) disagree on one set
+    of single-graded answers ``"<pair id>:a|b"``."""
+
+    rating_change: Interval
+    """Mean of ``|rating(second) - rating(first)|`` over the answers both rated, bootstrap interval."""
+    changed_preferences: Interval
+    """Share of pairs whose preferred answer (the higher-rated one; equal ratings: a tie) differs, Wilson interval."""
+    pairs: int
+
+    def interpret(self) -> str:
+        changed = round(self.changed_preferences.estimate * self.pairs)
+        return (
+            f"mean rating change {self.rating_change.format(3)}; the preferred answer changes on {changed} of "
+            f"{self.pairs} pairs ({self.changed_preferences.format()}): "
+            + (
+                "a verdict depends on the weights, not only on the judge's name"
+                if self.changed_preferences.low > 0
+                else "no change in verdicts beyond chance on this sample"
+            )
+        )
+
+
+def judge_drift(first: Sequence, second: Sequence) -> JudgeDrift:
+    """:class:`JudgeDrift` between two lists of :class:`~zephyr_tutorial.evaluation.items.SingleJudgment` of the same
+    answers (ids ``"<pair id>:a"`` and ``":b"``, as :func:`~zephyr_tutorial.evaluation.items.single_items_from_pairs`
+    makes them). Answers either judge failed to rate are left out; a pair counts when both its answers are rated by
+    both."""
+    ratings = [
+        {j.id: j.rating for j in judgments if j.rating is not None} for judgments in (first, second)
+    ]  # fmt: skip
+    both = sorted(set(ratings[0]) & set(ratings[1]))
+    if not both:
+        raise ValueError("no answer was rated by both judges")
+    if len(set(j.id for j in first)) != len(first) or len(set(j.id for j in second)) != len(second):
+        raise ValueError("an answer id appears twice in one judge's list")
+
+    def preferred(rated: dict, pair: str) -> str:
+        a, b = rated[f"{pair}:a"], rated[f"{pair}:b"]
+        return "a" if a > b else "b" if b > a else "tie"
+
+    rated = set(both)
+    pairs = sorted({i.rsplit(":", 1)[0] for i in both if f"{i.rsplit(':', 1)[0]}:a" in rated
+                    and f"{i.rsplit(':', 1)[0]}:b" in rated})  # fmt: skip
+    changes = [abs(ratings[1][i] - ratings[0][i]) for i in both]
+    changed = [preferred(ratings[0], p) != preferred(ratings[1], p) for p in pairs]
+    return JudgeDrift(bootstrap(changes), proportion(changed), len(pairs))

@@ -170,26 +170,22 @@ def conversation_losses(model, tokenizer, conversations, *, max_length: int | No
     """
     import torch
 
+    from ..backends import evaluating
     from ..sft import assistant_token_mask
 
-    was_training = model.training
-    model.eval()
     sums, counts = [], []
-    try:
-        with torch.no_grad():
-            for messages in conversations:
-                ids, mask = assistant_token_mask(tokenizer, messages)
-                ids, mask = ids[:max_length], (mask if assistant_only else [1] * len(ids))[:max_length]
-                targets = torch.tensor(ids[1:], device=model.device)
-                trained = torch.tensor(mask[1:], device=model.device, dtype=torch.bool)
-                if len(ids) < 2 or not trained.any():
-                    continue
-                logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0, :-1].float()
-                losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
-                sums.append(float(losses[trained].sum()))
-                counts.append(int(trained.sum()))
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.no_grad():
+        for messages in conversations:
+            ids, mask = assistant_token_mask(tokenizer, messages)
+            ids, mask = ids[:max_length], (mask if assistant_only else [1] * len(ids))[:max_length]
+            targets = torch.tensor(ids[1:], device=model.device)
+            trained = torch.tensor(mask[1:], device=model.device, dtype=torch.bool)
+            if len(ids) < 2 or not trained.any():
+                continue
+            logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0, :-1].float()
+            losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+            sums.append(float(losses[trained].sum()))
+            counts.append(int(trained.sum()))
     return sums, counts
 
 

@@ -16,7 +16,7 @@ tokens only:
     L = - sum_t m_t log p(x_t | x_<t) / sum_t m_t,   m_t = 1 on assistant tokens (and their EOS).
 """
 
-from .adapters import Adherence, comparison_model, generate_answers, merge_adapter, template_adherence
+from .adapters import Adherence, generate_answers, merge_adapter, template_adherence
 from .comparison import answer_budget, ended_within, eos_probabilities, reply_token_lengths
 from .data import LengthFit, assistant_token_mask, fit_to_length, loss_mask_view
 from .model import count_parameters, default_sft_adapter_dir, load_model_for_training
@@ -26,7 +26,6 @@ __all__ = [
     "Adherence",
     "LengthFit",
     "answer_budget",
-    "comparison_model",
     "assistant_token_mask",
     "count_parameters",
     "default_sft_adapter_dir",

@@ -71,18 +71,3 @@ def template_adherence(completions) -> Adherence:
             [not any(marker in c.text for marker in INVENTED_TURN_MARKERS) for c in completions]
         ),
     )
-
-
-def comparison_model(run, profile):
-    """``(model, tokenizer)`` to compare the base with the SFT model: adapter enabled = after, disabled = before.
-
-    One model holds both, so a comparison never loads a second copy of the base: on a GPU it is the trained 4-bit
-    model itself; on a CPU the float32 base with the saved adapter, because bitsandbytes de-quantizes every 4-bit
-    weight at every decoding step (cheap on a GPU, slow on a CPU) and 135M float32 weights take 0.5 GB.
-    Use ``with model.disable_adapter():`` for the base model's answers.
-    """
-    if profile.model.device != "cpu":
-        run.model.eval()
-        run.model.config.use_cache = True  # training switched the KV cache off; decoding needs it
-        return run.model, run.tokenizer
-    return load_adapter_model(run.adapter_dir, profile, quantized=False)

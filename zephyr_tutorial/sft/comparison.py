@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+from ..backends import evaluating
 from .data import assistant_token_mask
 
 
@@ -87,7 +88,7 @@ def eos_probabilities(model, tokenizer, conversations: Iterable) -> dict[str, li
     result: dict[str, list[float]] = {"at_end": [], "inside": []}
     for messages in conversations:
         ids, mask = assistant_token_mask(tokenizer, messages)
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0].float()
         p_eos = torch.softmax(logits, dim=-1)[:, eos].tolist()  # p_eos[t - 1] predicts token t
         inside: list[float] = []
