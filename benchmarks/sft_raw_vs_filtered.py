@@ -26,6 +26,8 @@ import argparse
 import time
 from pathlib import Path
 
+from datasets import Dataset
+
 from zephyr_tutorial.data import write_jsonl
 from zephyr_tutorial.evaluation import make_judge, read_verifiable_prompts
 from zephyr_tutorial.models import load_tokenizer
@@ -65,7 +67,7 @@ def main() -> int:
     tokenizer = load_tokenizer(profile)
     max_length = profile.with_overrides(**recipe["profile_overrides"]).train.sft_max_length
     for name, rows in (("raw", raw_train), ("filtered", filtered)):
-        _, fit = fit_to_length(rows, tokenizer, max_length)
+        _, fit = fit_to_length(Dataset.from_list(rows), tokenizer, max_length)
         print(f"{name:>8}: {fit}")
 
     raw_data = out / "raw_data"
