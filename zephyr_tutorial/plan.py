@@ -236,25 +236,46 @@ WHOLE_DATASET_ROWS = {
 """Training rows of the hub datasets the GPU profiles read whole (``train_sft`` / ``train_prefs``)."""
 
 
-def stage_budget(profile: Profile, stage: str) -> tuple[Profile, int | None, float]:
-    """``(profile as the stage's default recipe runs it, its optimizer steps, its epochs)``: the recipe's
-    ``profile_overrides`` (``dpo_cpu``: 96 pairs of at most 160 tokens) and its trainer's ``max_steps`` or epochs.
-    Epochs over a whole hub dataset (``full``) are counted over its published size; over a dataset of unknown size
-    the steps are ``None``."""
+@dataclass(frozen=True)
+class StageBudget:
+    """What one training stage trains, as its default recipe runs it (:func:`stage_budget`)."""
+
+    profile: Profile
+    """The profile with the recipe's ``profile_overrides`` applied."""
+    steps: int | None
+    """Optimizer steps; ``None`` for epochs over a dataset of unknown size."""
+    epochs: float
+    rows: int | None
+    """Training rows counted: the profile's cap, else the whole hub dataset's published size, else unknown."""
+    whole_dataset: bool
+    """Whether ``rows`` is the whole dataset (no cap)."""
+
+    @property
+    def global_batch(self) -> int:
+        train = self.profile.train
+        return train.per_device_batch_size * train.gradient_accumulation_steps * self.profile.hardware.num_gpus
+
+
+def stage_budget(profile: Profile, stage: str) -> StageBudget:
+    """The :class:`StageBudget` of ``stage``: the default recipe's ``profile_overrides`` (``dpo_cpu``: 96 pairs of at
+    most 160 tokens) and its trainer's ``max_steps`` or epochs. Epochs over a whole hub dataset (``full``) are counted
+    over its published size."""
     # the file as written: the plan needs its budget only, not the trainer classes that check it (and import torch)
     written = read_recipe_file(find_recipe(profile.sft_recipe if stage == "sft" else profile.dpo_recipe))
     recipe = {key: dict(written.get(key) or {}) for key in ("profile_overrides", "trainer")}
     staged = profile.with_overrides(**recipe["profile_overrides"])
     epochs = recipe["trainer"].get("num_train_epochs", staged.train.num_train_epochs)
     dataset = staged.data.sft_dataset if stage == "sft" else staged.data.preference_dataset
-    rows = staged.data.max_train_samples or WHOLE_DATASET_ROWS.get(dataset)
+    capped = staged.data.max_train_samples
+    rows = capped or WHOLE_DATASET_ROWS.get(dataset)
     try:
         steps = planned_steps(profile, recipe, rows)
     except ValueError:  # epochs over every row of a dataset of unknown size
-        return staged, None, epochs
-    train = staged.train
-    batch = train.per_device_batch_size * train.gradient_accumulation_steps * staged.hardware.num_gpus
-    return staged, steps, (steps * batch / rows if rows else epochs)
+        return StageBudget(staged, None, epochs, None, True)
+    budget = StageBudget(staged, steps, epochs, rows, not capped)
+    if rows:  # the epochs the steps amount to (a step budget need not be a whole number of them)
+        budget = StageBudget(staged, steps, steps * budget.global_batch / rows, rows, not capped)
+    return budget
 
 
 def _plural(count: float, noun: str) -> str:
@@ -262,25 +283,22 @@ def _plural(count: float, noun: str) -> str:
     return f"{shown} {noun}{'' if shown == '1' else 's'}"
 
 
-def _training_line(profile: Profile, stage: str) -> str:
-    staged, steps, epochs = stage_budget(profile, stage)
-    train, gpus = staged.train, staged.hardware.num_gpus
-    batch = train.per_device_batch_size * train.gradient_accumulation_steps * gpus
-    rows = staged.data.max_train_samples
-    whole = WHOLE_DATASET_ROWS.get(staged.data.sft_dataset if stage == "sft" else staged.data.preference_dataset)
-    work = f"{steps} steps" if steps is not None else _plural(epochs, "epoch")
-    if rows and steps is not None:
-        over = f"{rows} rows ({_plural(epochs, 'epoch')})"
-    elif whole and steps is not None:
-        over = f"all {whole:,} rows ({_plural(epochs, 'epoch')})"
-    else:
+def _training_line(stage: str, budget: StageBudget) -> str:
+    train, gpus = budget.profile.train, budget.profile.hardware.num_gpus
+    work = f"{budget.steps} steps" if budget.steps is not None else _plural(budget.epochs, "epoch")
+    if budget.steps is None or not budget.rows:
         over = "all rows"
+    elif budget.whole_dataset:
+        over = f"all {budget.rows:,} rows ({_plural(budget.epochs, 'epoch')})"
+    else:
+        over = f"{budget.rows} rows ({_plural(budget.epochs, 'epoch')})"
     length = train.sft_max_length if stage == "sft" else train.dpo_max_length
     accumulation = f"{train.per_device_batch_size} x {train.gradient_accumulation_steps} accumulation"
-    evaluated = staged.data.max_eval_samples if staged.data.max_eval_samples is not None else "all"
+    max_eval = budget.profile.data.max_eval_samples
+    evaluated = max_eval if max_eval is not None else "all"
     return (
-        f"{stage.upper()} {work} x global batch {batch} ({accumulation}{f' x {gpus} GPUs' if gpus > 1 else ''})"
-        f" over {over}, {evaluated} eval rows, up to {length} tokens"
+        f"{stage.upper()} {work} x global batch {budget.global_batch} ({accumulation}"
+        f"{f' x {gpus} GPUs' if gpus > 1 else ''}) over {over}, {evaluated} eval rows, up to {length} tokens"
     )
 
 
@@ -290,6 +308,7 @@ def build_plan(profile: Profile, reason: str = "it was passed in") -> Plan:
     model, data, generation = profile.model, profile.data, profile.generation
     quantized = "4-bit NF4 weights" if model.load_in_4bit else "16-bit weights"
     plan = Plan(profile, reason, card)
+    budgets = {stage: stage_budget(profile, stage) for stage in ("sft", "dpo")}
     gpus = f" x {profile.hardware.num_gpus}" if profile.hardware.num_gpus > 1 else ""
     plan.lines += [
         (
@@ -298,7 +317,7 @@ def build_plan(profile: Profile, reason: str = "it was passed in") -> Plan:
         ),
         ("model", f"{model.id}, {quantized}, {model.dtype} compute, on {model.device}"),
         ("data", f"SFT {data.sft_dataset}, DPO {data.preference_dataset} (rows per stage: the training lines)"),
-        *[("training" if stage == "sft" else "", _training_line(profile, stage)) for stage in ("sft", "dpo")],
+        *[("training" if stage == "sft" else "", _training_line(stage, budget)) for stage, budget in budgets.items()],
         ("recipes", f"{profile.sft_recipe}, {profile.dpo_recipe}"),
         ("before/after", model.before_after.replace("_", " ")),
         (
@@ -332,14 +351,14 @@ def build_plan(profile: Profile, reason: str = "it was passed in") -> Plan:
     for notebook, role, sequences, seq_len, resident, what in generating:
         plan.stages.append(_role_stage(profile, card, notebook, role, sequences, seq_len, resident, what))
     for stage, notebook in (("sft", "03"), ("dpo", "05")):
-        staged, steps, epochs = stage_budget(profile, stage)
-        if steps is None:  # the size of the whole dataset decides: no time without it
-            seconds, what = None, f"{stage.upper()}: {_plural(epochs, 'epoch')} over every row"
+        budget = budgets[stage]
+        if budget.steps is None:  # the size of the whole dataset decides: no time without it
+            seconds, what = None, f"{stage.upper()}: {_plural(budget.epochs, 'epoch')} over every row"
         else:
-            seconds = training_seconds(staged, stage, card, steps) if card else None
-            tokens = training_tokens(staged, stage, steps)
-            what = f"{stage.upper()}: {steps} steps, at most {tokens / 1e6:.2f}M tokens"
-        plan.stages.append(StagePlan(notebook, what, training_memory_gib(staged, stage), seconds))
+            seconds = training_seconds(budget.profile, stage, card, budget.steps) if card else None
+            tokens = training_tokens(budget.profile, stage, budget.steps)
+            what = f"{stage.upper()}: {budget.steps} steps, at most {tokens / 1e6:.2f}M tokens"
+        plan.stages.append(StagePlan(notebook, what, training_memory_gib(budget.profile, stage), seconds))
     plan.stages.sort(key=lambda s: s.notebook)
     return plan
 

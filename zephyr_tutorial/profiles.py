@@ -35,8 +35,9 @@ MISTRAL_7B = "mistralai/Mistral-7B-v0.1"
 ULTRACHAT_200K = "HuggingFaceH4/ultrachat_200k"
 ULTRAFEEDBACK_BINARIZED = "HuggingFaceH4/ultrafeedback_binarized"
 ULTRACHAT_200K_TRAIN_ROWS = 207_865
-ULTRAFEEDBACK_TRAIN_PREFS_ROWS = 61_135  # train_prefs of the relabelled release (the plan's whole-set epochs)
 """Rows of ultrachat_200k's ``train_sft`` split: what one epoch of the full recipe covers."""
+ULTRAFEEDBACK_TRAIN_PREFS_ROWS = 61_135
+"""Rows of ultrafeedback_binarized's ``train_prefs`` split (the relabelled release): one epoch of full DPO."""
 
 QWEN2_5_72B_INSTRUCT = "Qwen/Qwen2.5-72B-Instruct"
 QWEN2_5_14B_INSTRUCT = "Qwen/Qwen2.5-14B-Instruct"

@@ -74,10 +74,9 @@ def load_single_items(path) -> list[SingleItem]:
         for name in answers:
             if not isinstance(row.get(name), str):
                 raise DataError(file, line, name, "missing (give output, or output_a and output_b)")
-        optional = [name for name in ("reference",) if row.get(name) is not None]
-        for name in optional:
-            if not isinstance(row[name], str):
-                raise DataError(file, line, name, f"must be a string, got {type(row[name]).__name__}")
+        reference = row.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            raise DataError(file, line, "reference", f"must be a string, got {type(reference).__name__}")
         _non_empty(["id", "instruction", *answers])(row, file, line)
         unique_id(row, file, line)
 

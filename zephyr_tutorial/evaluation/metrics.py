@@ -199,8 +199,7 @@ def judge_drift(first: Sequence, second: Sequence) -> JudgeDrift:
         return "a" if a > b else "b" if b > a else "tie"
 
     rated = set(both)
-    pairs = sorted({i.rsplit(":", 1)[0] for i in both if f"{i.rsplit(':', 1)[0]}:a" in rated
-                    and f"{i.rsplit(':', 1)[0]}:b" in rated})  # fmt: skip
+    pairs = [p for p in sorted({i.rsplit(":", 1)[0] for i in both}) if {f"{p}:a", f"{p}:b"} <= rated]
     changes = [abs(ratings[1][i] - ratings[0][i]) for i in both]
     changed = [preferred(ratings[0], p) != preferred(ratings[1], p) for p in pairs]
     return JudgeDrift(bootstrap(changes), proportion(changed), len(pairs))
