@@ -13,8 +13,10 @@ from zephyr_tutorial.backends import (
     SamplingConfig,
     TransformersBackend,
     cache_key,
+    failed_completion,
     redact,
     validate_conversation,
+    within_budget,
 )
 
 QUESTIONS = ["What is the capital of France?", "Name a primary colour.", "What is 2 + 2?", "Say hello."]
@@ -78,6 +80,46 @@ def test_cache_answers_repeats_from_disk(tmp_path):
     assert cache_key("fake", _conversations(["a"])[0], SamplingConfig()) != cache_key(
         "fake", _conversations(["a"])[0], SamplingConfig(max_new_tokens=1)
     )
+
+
+def test_remembered_replies_are_served_without_asking_and_failures_are_not_kept(tmp_path):
+    inner = _FakeBackend()
+    cached = CachedBackend(inner, tmp_path / "answers.sqlite")
+    config = SamplingConfig(max_new_tokens=8)
+    cached.remember(
+        _conversations(["a", "b"]), config, [Completion("given a", completion_tokens=2), failed_completion("down")]
+    )
+    assert [c.text for c in cached.chat(_conversations(["a", "b"]), config)] == ["given a", "B"]
+    assert inner.calls == 1, "only the failed one was asked"
+    assert cached.chat(_conversations(["a"]), SamplingConfig(max_new_tokens=9))[0].text == "A"  # another budget
+    with pytest.raises(ValueError, match="2 conversations but 1 completions"):
+        cached.remember(_conversations(["a", "b"]), config, [Completion("x")])
+
+
+def test_a_greedy_answer_cut_to_a_smaller_budget_is_the_answer_that_budget_gives(tiny_model, zephyr_tokenizer):
+    conversations = _conversations(QUESTIONS)
+    backend = TransformersBackend(tiny_model, zephyr_tokenizer, batch_size=4, progress=False)
+    long = backend.chat(conversations, SamplingConfig(max_new_tokens=12))
+    short = backend.chat(conversations, SamplingConfig(max_new_tokens=5))
+    assert {a.finish_reason for a in long} == {"length"}  # a random model never ends its turn ...
+    cut = [within_budget(a, 5, zephyr_tokenizer) for a in long]
+    assert [(c.text, c.completion_tokens, c.finish_reason, c.token_ids) for c in cut] == [
+        (s.text, s.completion_tokens, s.finish_reason, s.token_ids) for s in short
+    ]
+
+    zephyr_tokenizer.eos_token = zephyr_tokenizer.convert_ids_to_tokens(long[0].token_ids[2])  # ... unless told
+    long = backend.chat(conversations, SamplingConfig(max_new_tokens=12))
+    short = backend.chat(conversations, SamplingConfig(max_new_tokens=5))
+    assert long[0].finish_reason == "stop" and long[0].completion_tokens <= 3
+    cut = [within_budget(a, 5, zephyr_tokenizer) for a in long]
+    assert [(c.text, c.completion_tokens, c.finish_reason) for c in cut] == [
+        (s.text, s.completion_tokens, s.finish_reason) for s in short
+    ]
+
+    with pytest.raises(ValueError, match="cut at 5 tokens: what a 12-token budget gives is unknown"):
+        within_budget(Completion("cut", completion_tokens=5, finish_reason="length", token_ids=[1] * 5), 12, None)
+    with pytest.raises(ValueError, match="keeps no token ids"):
+        within_budget(Completion("from an endpoint", completion_tokens=30, finish_reason="length"), 5, None)
 
 
 def test_openai_backend_retries_limits_concurrency_and_hides_the_key(openai_server, monkeypatch, tmp_path):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from zephyr_tutorial.dpo import dpo_config, train_dpo
+from zephyr_tutorial.dpo.training import pair_lengths
 from zephyr_tutorial.models import latest_checkpoint
 from zephyr_tutorial.profiles import get_profile
 from zephyr_tutorial.schemas import preference_dataset
@@ -20,7 +21,9 @@ def test_train_dpo_starts_at_the_reference_learns_and_resumes(sft_like_model, em
     tokenizer = apply_zephyr_template(embedded_tokenizer)
     profile = get_profile("cpu").with_overrides(max_steps=4, per_device_batch_size=4)
     recipe = {"trainer": {"learning_rate": 5e-3, "beta": 0.1}}
-    args = dpo_config(profile, recipe, tmp_path / "run", save_steps=4, warmup_steps=0)
+    args = dpo_config(
+        profile, recipe, tmp_path / "run", save_steps=4, warmup_steps=0, train_sampling_strategy="group_by_length"
+    )
     run = train_dpo(sft_like_model, tokenizer, preference_dataset(ROWS), args=args)
 
     model = run.model
@@ -34,6 +37,13 @@ def test_train_dpo_starts_at_the_reference_learns_and_resumes(sft_like_model, em
     assert (run.adapter_dir / "adapter_config.json").is_file()
     assert json.loads((run.adapter_dir / "log_history.json").read_text())[0]["step"] == 1
     assert latest_checkpoint(tmp_path / "run").name == "checkpoint-4"
+
+    # the pairs were drawn grouped by length, each measured as its batch holds it
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    sampler = run.trainer._get_train_sampler()
+    assert isinstance(sampler, LengthGroupedSampler)
+    assert sampler.lengths == pair_lengths(run.trainer.train_dataset, args.max_length)
 
     # an interrupted run continues from its last checkpoint instead of starting over
     from peft import LoraConfig, get_peft_model
@@ -50,6 +60,12 @@ def test_train_dpo_starts_at_the_reference_learns_and_resumes(sft_like_model, em
     resumed = train_dpo(fresh, tokenizer, preference_dataset(ROWS), args=args)
     assert resumed.resumed_from.name == "checkpoint-4"
     assert [e["step"] for e in resumed.training_metrics()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_pair_is_as_long_as_its_prompt_and_longer_reply_cut_at_the_max_length():
+    pairs = {"prompt_ids": [[1] * 5, [1] * 50], "chosen_ids": [[2] * 3, [2] * 20], "rejected_ids": [[3] * 7, [3] * 2]}
+    assert pair_lengths(pairs) == [12, 70]
+    assert pair_lengths(pairs, 64) == [12, 64]
 
 
 def test_load_adapter_state_reads_a_checkpoint_into_the_named_adapter(embedded_tokenizer, tmp_path):

@@ -210,6 +210,42 @@ def test_rewards_and_answers_are_shared_through_the_caches(base, adapters, promp
     assert sqlite3.connect(answers).execute("SELECT COUNT(*) FROM completions").fetchone()[0] == stored == len(prompts)
 
 
+def test_answers_of_a_larger_budget_shared_by_notebook_03_are_what_the_suite_would_generate(
+    base, adapters, prompts, tmp_path
+):
+    """Notebook 03 answers with its own (larger) budget and hands the answers on: the suite then reads, at its
+    budget, exactly what it would have generated, and the model is not asked again."""
+    from peft import PeftModel
+
+    from zephyr_tutorial.dpo import answer_prompts
+    from zephyr_tutorial.pipelines.ablations import answer, share_answers
+
+    first, _ = adapters
+    texts = [row["prompt"] for row in prompts]
+    slot = adapter_key(first)  # the suite's slot for an adapter: its content key
+    model = PeftModel.from_pretrained(_tiny(base[1]), str(first), adapter_name=slot)
+    generated = {
+        budget: answer_prompts(
+            model, base[1], [[{"role": "user", "content": t}] for t in texts], adapter=slot, max_new_tokens=budget
+        )
+        for budget in (12, 6)
+    }
+    shared = tmp_path / "answers.sqlite"
+    stopped = share_answers(model, base[1], texts, generated[12], adapter=first, cache_path=shared, max_new_tokens=6)
+    assert stopped == sum(a.finish_reason == "stop" for a in generated[6])
+    arm = Arm("dSFT", first)
+    calls = []
+    hook = model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        read = answer(model, base[1], arm, texts, max_new_tokens=6, cache_path=shared)
+    finally:
+        hook.remove()
+    assert not calls, "every answer came from the cache"
+    assert [(a.text, a.completion_tokens, a.finish_reason) for a in read] == [
+        (a.text, a.completion_tokens, a.finish_reason) for a in generated[6]
+    ]
+
+
 def test_implicit_reward_of_the_reference_itself_is_zero(base, adapters, prompts):
     """β log π/π_ref is 0 on every answer when the policy is the reference: the adapter switch really happens."""
     from peft import PeftModel

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -82,10 +82,46 @@ class Completion:
     error: str | None = None
     """Why the request failed (one line, secrets redacted); ``None`` for a reply. A failed request is not a
     reply: it is never cached, and callers record it as missing so that a rerun asks again."""
+    token_ids: list[int] | None = field(default=None, repr=False, compare=False)
+    """The generated tokens, end-of-turn token left out (:class:`TransformersBackend` keeps them; endpoints do
+    not): what :func:`within_budget` cuts a greedy answer at."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def within_budget(completion: Completion, max_new_tokens: int, tokenizer) -> Completion:
+    """The answer greedy decoding gives with the budget ``max_new_tokens``, read off a greedy ``completion``
+    that was generated with a larger one.
+
+    Greedy decoding picks each token from the ones before it only, so the first ``k`` tokens of a long greedy
+    answer are the answer a ``k``-token budget produces: an answer that ended within ``k`` tokens is returned as
+    it is, a longer one cut after ``k`` tokens (``finish_reason="length"``). Notebook 03 answers the held-out
+    prompts with a budget sized from its training data, and hands notebooks 05 and 06 the answers at theirs.
+    Sampled answers have no such prefix property: pass greedy ones only.
+    """
+    if completion.token_ids is None:
+        raise ValueError("the completion keeps no token ids (only TransformersBackend's do): it cannot be cut")
+    if completion.finish_reason == "length" and completion.completion_tokens < max_new_tokens:
+        raise ValueError(
+            f"the completion was cut at {completion.completion_tokens} tokens: what a {max_new_tokens}-token budget"
+            " gives is unknown"
+        )
+    if completion.completion_tokens <= max_new_tokens:  # ended (end-of-turn token included) within the budget
+        return completion
+    ids = completion.token_ids[:max_new_tokens]
+    return replace(
+        completion,
+        text=_decode_reply(tokenizer, ids),
+        completion_tokens=len(ids),
+        finish_reason="length",
+        token_ids=ids,
+    )
+
+
+def _decode_reply(tokenizer, ids: Sequence[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
 def failed_completion(reason: str) -> Completion:
@@ -170,9 +206,9 @@ def validate_conversation(conversation: Conversation, where: str = "conversation
             raise ValueError(
                 f"{where}, message {i}: expected a dict with role and content, got {type(message).__name__}"
             )
-        for field in ("role", "content"):
-            if not isinstance(message.get(field), str):
-                raise ValueError(f"{where}, message {i}: field {field!r} must be a string")
+        for key in ("role", "content"):
+            if not isinstance(message.get(key), str):
+                raise ValueError(f"{where}, message {i}: field {key!r} must be a string")
 
 
 GENERATION_BATCH_SIZE = 40
@@ -245,10 +281,11 @@ class TransformersBackend:
                 ids.pop()
             completions.append(
                 Completion(
-                    text=tokenizer.decode(ids, skip_special_tokens=True).strip(),
+                    text=_decode_reply(tokenizer, ids),
                     prompt_tokens=int(prompt_mask.sum()),
                     completion_tokens=len(ids) + int(stopped),
                     finish_reason="stop" if stopped else "length",
+                    token_ids=ids,
                 )
             )
         return completions
@@ -584,6 +621,17 @@ class CachedBackend:
         statements.append(("UPDATE claims SET claimed_at = ? WHERE owner = ?", (time.time(), self.owner)))
         with self._lock:
             self._transaction(statements)
+
+    def remember(
+        self, conversations: Sequence[Conversation], config: SamplingConfig, completions: Sequence[Completion]
+    ) -> None:
+        """Store ``completions`` as this backend's replies to ``conversations`` under ``config``, without asking
+        it: answers that came another way (e.g. :func:`within_budget` of answers generated with a larger budget)
+        and that a later request should find. Failed completions are not stored."""
+        if len(conversations) != len(completions):
+            raise ValueError(f"{len(conversations)} conversations but {len(completions)} completions")
+        for conversation, completion in zip(conversations, completions):
+            self._store(cache_key(self.name, conversation, config), completion)
 
     def _release(self, keys) -> None:
         with self._lock:

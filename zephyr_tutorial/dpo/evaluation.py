@@ -104,15 +104,24 @@ def evaluate_implicit_rewards(
             return active_adapter(model, reference_adapter)
         return reference_model(model)
 
-    report = ImplicitRewardReport()
     kept = None
     if reference_logps is not None:  # the reference's log-probs of exactly these rows, batched the same way
         kept = reference_logps.setdefault(_reward_cache_entry("reference", rows, None, max_length, batch_size), {})
+    pairs = [to_trl_preference(row) for row in rows]
+    tokens = [tokenize_preference(tokenizer, p["prompt"], p["chosen"], p["rejected"]) for p in pairs]
+
+    def width(i: int) -> int:  # the longer of the pair's two sequences, as the batch will hold it
+        longest = len(tokens[i]["prompt_ids"]) + max(len(tokens[i]["chosen_ids"]), len(tokens[i]["rejected_ids"]))
+        return min(longest, max_length) if max_length else longest
+
+    # Pairs of similar length batch together: a batch is as wide as its longest row, and on the 135M model's held-out
+    # pairs, batches in row order are 75% padding over the real tokens, batches by length 27%.
+    order = sorted(range(len(rows)), key=lambda i: -width(i))
+    chosen_rewards, rejected_rewards = [0.0] * len(rows), [0.0] * len(rows)
     with evaluating(model):
         for start in tqdm(range(0, len(rows), batch_size), desc="implicit rewards", leave=False):
-            pairs = [to_trl_preference(row) for row in rows[start : start + batch_size]]
-            tokens = [tokenize_preference(tokenizer, p["prompt"], p["chosen"], p["rejected"]) for p in pairs]
-            batch = collate_preferences(tokens, tokenizer.pad_token_id, max_length)
+            indices = order[start : start + batch_size]
+            batch = collate_preferences([tokens[i] for i in indices], tokenizer.pad_token_id, max_length)
             with policy() as scored:
                 chosen, rejected = pair_logprobs(scored, batch)
             if kept is not None and start in kept:
@@ -122,8 +131,11 @@ def evaluate_implicit_rewards(
                     ref_chosen, ref_rejected = pair_logprobs(scored, batch)
                 if kept is not None:
                     kept[start] = (ref_chosen, ref_rejected)
-            report.chosen_rewards += (beta * (chosen - ref_chosen)).tolist()
-            report.rejected_rewards += (beta * (rejected - ref_rejected)).tolist()
+            for i, c, r in zip(
+                indices, (beta * (chosen - ref_chosen)).tolist(), (beta * (rejected - ref_rejected)).tolist()
+            ):
+                chosen_rewards[i], rejected_rewards[i] = c, r
+    report = ImplicitRewardReport(chosen_rewards, rejected_rewards)
     if entry is not None:
         _write_reward_cache(cache_path, entry, report)
     return report

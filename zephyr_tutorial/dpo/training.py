@@ -50,15 +50,13 @@ def train_dpo(
     ``checkpoint-N`` in ``args.output_dir``, training continues from there. Same arguments and result as
     :func:`zephyr_tutorial.sft.train_sft`, plus the reference model.
     """
-    from trl import DPOTrainer
-
     if getattr(args, "precompute_ref_log_probs", False) and args.world_size > 1:
         # TRL precomputes on the main process and the other ranks open its dataset cache file, which for an
         # in-memory dataset lives in that process's own temporary folder: they fail with "Failed to open local
         # file". Under several processes each step computes the reference's log-probs instead (same numbers).
         print(f"[dpo] {args.world_size} processes: precompute_ref_log_probs turned off (per-process dataset caches)")
         args.precompute_ref_log_probs = False
-    trainer = DPOTrainer(
+    trainer = _dpo_trainer_class()(
         model=model,
         ref_model=ref_model,
         args=args,
@@ -70,6 +68,43 @@ def train_dpo(
         callbacks=[throughput_callback(), *callbacks],
     )
     return run_trainer(trainer, resume=resume)
+
+
+def pair_lengths(dataset, max_length: int | None = None) -> list[int]:
+    """Tokens of each tokenized pair as a DPO batch holds it: the prompt and the longer reply, cut at ``max_length``."""
+    lengths = [
+        len(prompt) + max(len(chosen), len(rejected))
+        for prompt, chosen, rejected in zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])
+    ]
+    return [min(n, max_length) for n in lengths] if max_length else lengths
+
+
+def _dpo_trainer_class():
+    """TRL's ``DPOTrainer``, whose ``train_sampling_strategy="group_by_length"`` measures a pair by
+    :func:`pair_lengths`: transformers' sampler looks for an ``input_ids`` column, which tokenized pairs lack."""
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+    from trl import DPOTrainer
+
+    class LengthGroupedDPOTrainer(DPOTrainer):
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            if self.args.train_sampling_strategy != "group_by_length":
+                return super()._get_train_sampler(train_dataset)
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedSampler(batch, lengths=pair_lengths(dataset, self.args.max_length))
+
+        def _get_eval_sampler(self, eval_dataset):
+            if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None:
+                return super()._get_eval_sampler(eval_dataset)
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return LengthGroupedSampler(
+                self.args.eval_batch_size,
+                lengths=pair_lengths(eval_dataset, self.args.max_length),
+                generator=torch.Generator().manual_seed(seed),  # the same order at every evaluation, as transformers
+            )
+
+    return LengthGroupedDPOTrainer
 
 
 def load_policy(profile, recipe: dict, sft_adapter: str | os.PathLike | None):

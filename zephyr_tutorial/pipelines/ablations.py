@@ -186,20 +186,60 @@ def load_arms(profile, arms: Sequence[Arm], base=None):
     return model, tokenizer, folders
 
 
+HELDOUT_ANSWER_TOKENS = 160
+"""The budget of the held-out answers notebooks 05 and 06 judge: notebook 04's pool answered with it, and every
+chosen reply of the preference pairs ended within it."""
+
+
+def arm_cache_name(adapter: str | Path | None) -> str:
+    """The name an adapter's answers go under in the shared answer cache: its weights, not its folder or slot."""
+    return f"arm:{adapter_key(adapter)}"
+
+
 def answer(
     model, tokenizer, arm: Arm, prompts: Sequence[str], *, max_new_tokens: int, cache_path=None
 ) -> list[Completion]:
     """Greedy answers of ``arm`` to single-turn ``prompts`` in the Zephyr template, cached by adapter content."""
-    key = adapter_key(arm.adapter)
     return answer_prompts(
         model,
         tokenizer,
         [[{"role": "user", "content": p}] for p in prompts],
-        adapter=key if arm.adapter is not None else None,
+        adapter=adapter_key(arm.adapter) if arm.adapter is not None else None,
         max_new_tokens=max_new_tokens,
         cache_path=cache_path,
-        cache_name=f"arm:{key}",
+        cache_name=arm_cache_name(arm.adapter),
     )
+
+
+def share_answers(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[Completion],
+    *,
+    adapter: str | Path | None,
+    cache_path,
+    max_new_tokens: int = HELDOUT_ANSWER_TOKENS,
+) -> int:
+    """Put greedy ``answers`` of ``model`` with adapter folder ``adapter`` (``None``: the base) into the shared
+    answer cache, as the answers :func:`answer` would generate with ``max_new_tokens``.
+
+    The answers may come from a larger budget: :func:`~zephyr_tutorial.backends.within_budget` reads the smaller
+    budget's answer off each. Notebook 03 hands its before/after answers to notebooks 05 and 06 this way, so the
+    base model and the SFT adapter are not asked the same prompts again. Returns how many answers ended within
+    ``max_new_tokens``.
+    """
+    from ..backends import CachedBackend, SamplingConfig, TransformersBackend, within_budget
+
+    cut = [within_budget(a, max_new_tokens, tokenizer) for a in answers]
+    cache = CachedBackend(TransformersBackend(model, tokenizer, name=arm_cache_name(adapter)), cache_path)
+    try:
+        cache.remember(
+            [[{"role": "user", "content": p}] for p in prompts], SamplingConfig(max_new_tokens=max_new_tokens), cut
+        )
+    finally:
+        cache.close()
+    return sum(a.finish_reason == "stop" for a in cut)
 
 
 def reward_cache_key(policy, reference) -> str:
@@ -240,7 +280,7 @@ def run_suite(
     llm_judge_arms: Sequence[str] | None = None,
     heldout_pairs: Sequence[dict] = (),
     mc_items=None,
-    max_new_tokens: int = 160,
+    max_new_tokens: int = HELDOUT_ANSWER_TOKENS,
     cache_path=None,
     reward_cache_path=None,
     reward_max_length: int | None = None,
