@@ -19,7 +19,7 @@ import torch
 
 from ..backends import GENERATION_BATCH_SIZE, evaluating
 from ..schemas import to_trl_preference
-from .logprobs import collate_preferences, pair_logprobs, reference_model, tokenize_preference
+from .logprobs import collate_preferences, pair_logprobs, pair_width, reference_model, tokenize_preference
 
 
 @dataclass
@@ -110,13 +110,10 @@ def evaluate_implicit_rewards(
     pairs = [to_trl_preference(row) for row in rows]
     tokens = [tokenize_preference(tokenizer, p["prompt"], p["chosen"], p["rejected"]) for p in pairs]
 
-    def width(i: int) -> int:  # the longer of the pair's two sequences, as the batch will hold it
-        longest = len(tokens[i]["prompt_ids"]) + max(len(tokens[i]["chosen_ids"]), len(tokens[i]["rejected_ids"]))
-        return min(longest, max_length) if max_length else longest
-
     # Pairs of similar length batch together: a batch is as wide as its longest row, and on the 135M model's held-out
     # pairs, batches in row order are 75% padding over the real tokens, batches by length 27%.
-    order = sorted(range(len(rows)), key=lambda i: -width(i))
+    widths = [pair_width(t["prompt_ids"], t["chosen_ids"], t["rejected_ids"], max_length) for t in tokens]
+    order = sorted(range(len(rows)), key=lambda i: -widths[i])
     chosen_rewards, rejected_rewards = [0.0] * len(rows), [0.0] * len(rows)
     with evaluating(model):
         for start in tqdm(range(0, len(rows), batch_size), desc="implicit rewards", leave=False):

@@ -79,6 +79,15 @@ def collate_preferences(examples: Sequence[Mapping], pad_token_id: int, max_leng
     return {"input_ids": input_ids, "attention_mask": attention_mask, "completion_mask": completion_mask}
 
 
+def pair_width(
+    prompt_ids: Sequence, chosen_ids: Sequence, rejected_ids: Sequence, max_length: int | None = None
+) -> int:
+    """The columns a tokenized pair takes in a batch of :func:`collate_preferences`: its prompt and its longer
+    reply, cut at ``max_length``. A batch is as wide as its widest pair, which is why pairs are batched by it."""
+    longest = len(prompt_ids) + max(len(chosen_ids), len(rejected_ids))
+    return min(longest, max_length) if max_length else longest
+
+
 def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
     """:math:`\\log \\pi(s_{t+1} \\mid s_{\\le t})` for every position: shape ``(batch, seq - 1)``.
 

@@ -71,12 +71,11 @@ def train_dpo(
 
 
 def pair_lengths(dataset, max_length: int | None = None) -> list[int]:
-    """Tokens of each tokenized pair as a DPO batch holds it: the prompt and the longer reply, cut at ``max_length``."""
-    lengths = [
-        len(prompt) + max(len(chosen), len(rejected))
-        for prompt, chosen, rejected in zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])
-    ]
-    return [min(n, max_length) for n in lengths] if max_length else lengths
+    """:func:`~zephyr_tutorial.dpo.logprobs.pair_width` of every pair of a tokenized (TRL) preference dataset."""
+    from .logprobs import pair_width
+
+    columns = zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])
+    return [pair_width(prompt, chosen, rejected, max_length) for prompt, chosen, rejected in columns]
 
 
 def _dpo_trainer_class():
